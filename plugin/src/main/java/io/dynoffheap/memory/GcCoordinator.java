@@ -1,0 +1,106 @@
+package io.dynoffheap.memory;
+
+import java.util.function.LongSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Executor-wide GC episodes for threads short of native memory: one collection shared by every
+ * thread that is waiting, never one per thread, and never more often than a minimum interval.
+ *
+ * <p>Algorithm. Episodes are numbered by a counter of completed episodes. A thread whose
+ * admission failed reads the counter first ({@link #completedEpisodes()}) and then calls
+ * {@link #collectAfter(long)} with what it read:
+ * <ol>
+ *   <li>if an episode completed since then, that episode already helped it: return at once;
+ *   <li>if an episode is running, wait for it to complete, and return;
+ *   <li>if the last episode ended less than the minimum interval ago, do not collect: a steady
+ *       shortfall must not become a GC storm (the caller backs off and retries);
+ *   <li>otherwise this thread runs the episode (outside the lock: others may wait meanwhile),
+ *       with the heap allowed to shrink ({@link HeapShrink}), and wakes all waiters.
+ * </ol>
+ * So N threads short at the same moment cause one episode, whatever N is.
+ */
+public final class GcCoordinator {
+  private static final Logger LOG = LoggerFactory.getLogger(GcCoordinator.class);
+
+  private final Runnable collection;
+  private final HeapShrink heapShrink;
+  private final long minIntervalNanos;
+  private final LongSupplier nanoClock;
+
+  private long completed;
+  private boolean running;
+  private long lastEndNanos;
+  private long totalNanos;
+
+  /**
+   * @param collection the collection itself, normally {@code System::gc}
+   * @param heapShrink lets the heap shrink during the collection
+   * @param minIntervalNanos least time between the end of one episode and the start of the next
+   * @param nanoClock normally {@code System::nanoTime}
+   */
+  public GcCoordinator(Runnable collection, HeapShrink heapShrink, long minIntervalNanos,
+      LongSupplier nanoClock) {
+    if (minIntervalNanos < 0) {
+      throw new IllegalArgumentException("GC interval must not be negative, was " + minIntervalNanos);
+    }
+    this.collection = collection;
+    this.heapShrink = heapShrink;
+    this.minIntervalNanos = minIntervalNanos;
+    this.nanoClock = nanoClock;
+  }
+
+  /** Episodes completed so far (also those whose collection failed). */
+  public synchronized long completedEpisodes() {
+    return completed;
+  }
+
+  /** Time spent in completed episodes, in nanoseconds. */
+  public synchronized long totalEpisodeNanos() {
+    return totalNanos;
+  }
+
+  /**
+   * Makes sure an episode completed after the caller saw {@code seenEpisodes} completed ones:
+   * shares a running or just-finished one, or runs one. Returns false when none could be had
+   * because of the minimum interval, or when the thread was interrupted while waiting.
+   */
+  public boolean collectAfter(long seenEpisodes) {
+    synchronized (this) {
+      while (true) {
+        if (completed > seenEpisodes) {
+          return true;
+        }
+        if (!running) {
+          break;
+        }
+        try {
+          wait();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          return false;
+        }
+      }
+      if (completed > 0 && nanoClock.getAsLong() - lastEndNanos < minIntervalNanos) {
+        return false;
+      }
+      running = true;
+    }
+    long start = nanoClock.getAsLong();
+    try {
+      heapShrink.collect(collection);
+    } catch (RuntimeException e) {
+      LOG.warn("A GC episode for native memory failed; the heap-free ratios were restored", e);
+    } finally {
+      synchronized (this) {
+        running = false;
+        completed++;
+        lastEndNanos = nanoClock.getAsLong();
+        totalNanos += lastEndNanos - start;
+        notifyAll();
+      }
+    }
+    return true;
+  }
+}

@@ -1,0 +1,37 @@
+package io.dynoffheap.memory;
+
+/**
+ * Something memory is borrowed from: a node of a task's tree, the task's Spark consumer, or the
+ * executor's quota. Targets compose: a node borrows from its parent target, a quota decorates
+ * the Spark target, and so on up to Spark's memory manager.
+ *
+ * <p>Contract: {@link #borrow} is all or nothing. Sizes must be positive; a target throws
+ * {@link IllegalArgumentException} for anything else. {@link #repay} gives back bytes that were
+ * borrowed from this same target and never more than it holds.
+ */
+public interface MemoryTarget {
+
+  /** A name for reports: the node name, "spark", "quota". */
+  String name();
+
+  /** Asks for {@code bytes} more; on denial nothing stays borrowed anywhere along the chain. */
+  Borrowing borrow(long bytes);
+
+  /** Gives back {@code bytes} borrowed earlier. */
+  void repay(long bytes);
+
+  /** Bytes currently borrowed through this target. */
+  long usedBytes();
+
+  /** The highest {@link #usedBytes()} ever seen. */
+  long peakBytes();
+
+  /** Rejects sizes that are not positive, with the name of the target in the message. */
+  static void checkPositive(String what, long bytes, MemoryTarget target) {
+    if (bytes <= 0) {
+      throw new IllegalArgumentException(
+          what + " of " + bytes + " bytes on memory target '" + target.name()
+              + "': the size must be positive");
+    }
+  }
+}

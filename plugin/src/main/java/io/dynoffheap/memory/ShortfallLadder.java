@@ -1,0 +1,110 @@
+package io.dynoffheap.memory;
+
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongUnaryOperator;
+
+/**
+ * Admits a native request against the {@link ExecutorQuota}, freeing memory in order of cost
+ * when it does not fit, and only then denies it:
+ *
+ * <ol>
+ *   <li>admit at once if it fits;
+ *   <li>spill: ask the task to free the shortfall (Spark spills the task's consumers, the task's
+ *       tree spills its nodes), then try again;
+ *   <li>GC: take part in one executor-wide GC episode that lets the heap shrink
+ *       ({@link GcCoordinator}: shared by all waiting threads, rate-limited), then try again;
+ *   <li>retry up to {@code retries} more times, sleeping {@code backoff}, 2×, 4×, … in between,
+ *       each time sharing a new GC episode if the interval allows one (other tasks may finish
+ *       and release memory meanwhile);
+ *   <li>deny, with the figures a user needs: request, budget, committed heap, native bytes,
+ *       what was spilled, how many episodes and retries were tried, and what to change.
+ * </ol>
+ * A denial leaves nothing admitted. The ladder holds no lock while it spills, collects or sleeps.
+ */
+public final class ShortfallLadder {
+  /** The setting that changes every denial of the quota. */
+  static final String BUDGET_SETTING =
+      "raise spark.executor.memory (the one budget for heap and native memory together)";
+
+  private final ExecutorQuota quota;
+  private final GcCoordinator gc;
+  private final int retries;
+  private final long backoffNanos;
+
+  /**
+   * @param retries how many times to retry after the first GC episode (0 or more)
+   * @param backoffMillis the first wait between retries, doubled at each retry
+   */
+  public ShortfallLadder(ExecutorQuota quota, GcCoordinator gc, int retries, long backoffMillis) {
+    if (retries < 0 || backoffMillis < 0) {
+      throw new IllegalArgumentException(
+          "retries and back-off must not be negative, were " + retries + " and " + backoffMillis);
+    }
+    this.quota = quota;
+    this.gc = gc;
+    this.retries = retries;
+    this.backoffNanos = TimeUnit.MILLISECONDS.toNanos(backoffMillis);
+  }
+
+  public ExecutorQuota quota() {
+    return quota;
+  }
+
+  public GcCoordinator gc() {
+    return gc;
+  }
+
+  /**
+   * Admits {@code bytes} or denies them after the whole ladder.
+   *
+   * @param spill frees memory of the requesting task: given the bytes wanted, returns bytes freed
+   */
+  public Borrowing admit(long bytes, LongUnaryOperator spill) {
+    if (quota.tryAdmit(bytes)) {
+      return Borrowing.granted();
+    }
+    long episodesBefore = gc.completedEpisodes();
+    long spilled = spill.applyAsLong(Math.max(1, bytes - quota.room()));
+    if (quota.tryAdmit(bytes)) {
+      return Borrowing.granted();
+    }
+    long seenEpisodes = episodesBefore;
+    long sleepNanos = backoffNanos;
+    for (int attempt = 0; attempt <= retries; attempt++) {
+      if (attempt > 0) {
+        if (!sleep(sleepNanos)) {
+          break;
+        }
+        sleepNanos *= 2;
+      }
+      gc.collectAfter(seenEpisodes);
+      if (quota.tryAdmit(bytes)) {
+        return Borrowing.granted();
+      }
+      seenEpisodes = gc.completedEpisodes();
+    }
+    return Borrowing.denied(describeShortfall(bytes, spilled, gc.completedEpisodes() - episodesBefore),
+        BUDGET_SETTING);
+  }
+
+  private String describeShortfall(long bytes, long spilled, long episodes) {
+    return "dynamic off-heap sizing could not admit " + Bytes.format(bytes)
+        + " of native memory: budget " + Bytes.format(quota.budget())
+        + " = committed heap " + Bytes.format(quota.committedHeap())
+        + " + tracked native " + Bytes.format(quota.nativeBytes())
+        + " + room " + Bytes.format(Math.max(0, quota.room()))
+        + "; tried: spill freed " + Bytes.format(spilled)
+        + ", " + episodes + " GC episode(s) that let the heap shrink"
+        + ", " + retries + " retries with back-off";
+  }
+
+  private static boolean sleep(long nanos) {
+    try {
+      TimeUnit.NANOSECONDS.sleep(nanos);
+      return true;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
+    }
+  }
+}

@@ -1,0 +1,214 @@
+package io.dynoffheap.memory;
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+/**
+ * A named node of a task's memory tree.
+ *
+ * <p>Borrowing: a node first admits the bytes against its own optional capacity (one atomic
+ * step), then borrows the same bytes from its parent target, which does the same, up to the
+ * task's Spark consumer and the executor's quota. If anything above denies or throws, the node
+ * takes its own admission back, so a denial leaves nothing reserved anywhere. A node's used bytes
+ * therefore include everything its children borrowed.
+ *
+ * <p>Spilling: {@link #spill} asks the children, largest used first, until enough is freed, and
+ * then the node's own spiller. The tree root runs it once per {@link SpillPhase}.
+ *
+ * <p>Closing (at task end): children close first and give back what they still hold; whatever a
+ * node still holds after that was borrowed directly at this node. Every such residue is reported
+ * as a {@link MemoryLeak} and force-released to the parent. Borrowing from a closed node throws;
+ * repaying to it is ignored, because its bytes were already force-released (a native pool may
+ * free late, after its task ended).
+ *
+ * <p>Thread safety: borrow, repay and spill may run on any thread at once (a task thread and the
+ * native threads working for it).
+ */
+public final class TreeNode implements MemoryTarget {
+  /** Capacity of a node that has no limit of its own. */
+  public static final long UNLIMITED = Long.MAX_VALUE;
+
+  private static final Comparator<TreeNode> LARGEST_FIRST =
+      Comparator.comparingLong(TreeNode::usedBytes).reversed();
+
+  private final String name;
+  private final String path;
+  private final MemoryTarget parent;
+  private final TreeNode root;
+  private final long capacity;
+  private final Spiller spiller;
+  private final MemoryCounter counter = new MemoryCounter();
+  private final List<TreeNode> children = new CopyOnWriteArrayList<>();
+  private volatile boolean closed;
+
+  TreeNode(String name, String parentPath, MemoryTarget parent, long capacity, Spiller spiller) {
+    if (name == null || name.isBlank()) {
+      throw new IllegalArgumentException("a memory node needs a non-empty name");
+    }
+    if (capacity <= 0) {
+      throw new IllegalArgumentException(
+          "capacity of memory node '" + name + "' must be positive, was " + capacity);
+    }
+    this.name = name;
+    this.path = parentPath.isEmpty() ? name : parentPath + "/" + name;
+    this.parent = parent;
+    this.root = parent instanceof TreeNode parentNode ? parentNode.root : this;
+    this.capacity = capacity;
+    this.spiller = spiller == null ? Spiller.NONE : spiller;
+  }
+
+  /** Adds a child with no capacity of its own and no spiller. */
+  public TreeNode newChild(String childName) {
+    return newChild(childName, UNLIMITED, Spiller.NONE);
+  }
+
+  /** Adds a child that may hold at most {@code childCapacity} bytes and frees through {@code childSpiller}. */
+  public TreeNode newChild(String childName, long childCapacity, Spiller childSpiller) {
+    checkOpen("adding child '" + childName + "'");
+    TreeNode child = new TreeNode(childName, path, this, childCapacity, childSpiller);
+    children.add(child);
+    return child;
+  }
+
+  @Override
+  public String name() {
+    return name;
+  }
+
+  /** Names from the root down to this node, separated by '/'. */
+  public String path() {
+    return path;
+  }
+
+  public long capacity() {
+    return capacity;
+  }
+
+  public boolean isClosed() {
+    return closed;
+  }
+
+  @Override
+  public Borrowing borrow(long bytes) {
+    MemoryTarget.checkPositive("borrow", bytes, this);
+    checkOpen("borrow of " + bytes + " bytes");
+    if (!counter.tryAdd(bytes, capacity)) {
+      return Borrowing.denied(
+          "memory node '" + path + "' is capped at " + Bytes.format(capacity) + " and holds "
+              + Bytes.format(counter.used()) + ", so " + Bytes.format(bytes) + " more do not fit",
+          "the capacity given to node '" + name + "' by the code that created it");
+    }
+    Borrowing fromParent;
+    try {
+      fromParent = parent.borrow(bytes);
+    } catch (RuntimeException | Error e) {
+      counter.remove(bytes, path);
+      throw e;
+    }
+    if (!fromParent.isGranted()) {
+      counter.remove(bytes, path);
+    }
+    return fromParent;
+  }
+
+  /**
+   * Borrows {@code bytes} or throws the task's out-of-memory error, which names the request,
+   * the reason, the usage tree of the whole task and the setting to change.
+   */
+  public void reserve(long bytes) {
+    Borrowing borrowing = borrow(bytes);
+    if (!borrowing.isGranted()) {
+      throw OutOfMemory.error(path, bytes, borrowing, root.usage());
+    }
+  }
+
+  @Override
+  public void repay(long bytes) {
+    MemoryTarget.checkPositive("repay", bytes, this);
+    if (closed) {
+      return;
+    }
+    counter.remove(bytes, path);
+    parent.repay(bytes);
+  }
+
+  @Override
+  public long usedBytes() {
+    return counter.used();
+  }
+
+  @Override
+  public long peakBytes() {
+    return counter.peak();
+  }
+
+  /**
+   * Frees up to about {@code bytes} in this subtree for one phase: children largest first, then
+   * this node's own spiller. Returns the bytes repaid.
+   */
+  public long spill(SpillPhase phase, long bytes) {
+    long freed = 0;
+    List<TreeNode> byUse = new ArrayList<>(children);
+    byUse.sort(LARGEST_FIRST);
+    for (TreeNode child : byUse) {
+      if (freed >= bytes) {
+        return freed;
+      }
+      if (child.usedBytes() > 0) {
+        freed += child.spill(phase, bytes - freed);
+      }
+    }
+    if (freed < bytes && !closed) {
+      freed += spiller.spill(this, phase, bytes - freed);
+    }
+    return freed;
+  }
+
+  /** A snapshot of this subtree's usage. */
+  public MemoryUsage usage() {
+    List<MemoryUsage> childUsage = new ArrayList<>(children.size());
+    for (TreeNode child : children) {
+      childUsage.add(child.usage());
+    }
+    return new MemoryUsage(name, usedBytes(), peakBytes(), childUsage);
+  }
+
+  /**
+   * Closes this subtree, force-releases whatever it still holds, and returns what was still held,
+   * node by node. Closing twice returns nothing the second time.
+   */
+  public List<MemoryLeak> close() {
+    List<MemoryLeak> leaks = new ArrayList<>();
+    closeInto(leaks);
+    return leaks;
+  }
+
+  private void closeInto(List<MemoryLeak> leaks) {
+    if (closed) {
+      return;
+    }
+    for (TreeNode child : children) {
+      child.closeInto(leaks);
+    }
+    closed = true;
+    long residue = counter.removeAll();
+    if (residue > 0) {
+      leaks.add(new MemoryLeak(path, residue));
+      parent.repay(residue);
+    }
+  }
+
+  private void checkOpen(String what) {
+    if (closed) {
+      throw new IllegalStateException(
+          what + " on memory node '" + path + "', which was closed at the end of its task");
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "TreeNode(" + path + ", used=" + usedBytes() + ")";
+  }
+}

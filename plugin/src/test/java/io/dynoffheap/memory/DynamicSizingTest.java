@@ -1,0 +1,182 @@
+package io.dynoffheap.memory;
+
+import static io.dynoffheap.memory.SparkMemoryFixture.MIB;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.dynoffheap.memory.SparkMemoryFixture.JvmConsumer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.spark.memory.MemoryMode;
+import org.apache.spark.memory.SparkOutOfMemoryError;
+import org.apache.spark.memory.TaskMemoryManager;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The tree with the toggle on: Spark's on-heap pool (64 MiB × 0.6 here) is where native memory
+ * registers, the executor quota is the limit, and the shortfall ladder runs when it is short.
+ */
+class DynamicSizingTest {
+  private static final long BUDGET = 256 * MIB;
+
+  private final TaskMemoryManager tmm = SparkMemoryFixture.taskMemoryManager(64, 0);
+  private final AtomicLong committedHeap = new AtomicLong(100 * MIB);
+  private final AtomicInteger collections = new AtomicInteger();
+  private final ExecutorQuota quota = new ExecutorQuota(BUDGET, committedHeap::get);
+  private final GcCoordinator gc = new GcCoordinator(collections::incrementAndGet,
+      HeapShrink.of(false), TimeUnit.HOURS.toNanos(1), System::nanoTime);
+  private final ShortfallLadder ladder = new ShortfallLadder(quota, gc, 2, 1);
+  private final TreeMemoryConsumer consumer = TreeMemoryConsumer.dynamic(tmm, "task-7", ladder);
+  private final TreeNode root = consumer.root();
+
+  @Test
+  void nativeMemoryIsNotCappedBySparksPool() {
+    TreeNode op = root.newChild("op");
+    op.reserve(120 * MIB);
+    assertEquals(120 * MIB, op.usedBytes());
+    assertEquals(120 * MIB, quota.nativeBytes());
+    assertTrue(consumer.getUsed() < 40 * MIB, "Spark holds only what its pool had");
+    assertEquals(0, collections.get());
+    op.repay(120 * MIB);
+    assertEquals(0, quota.nativeBytes());
+    assertEquals(0, tmm.getMemoryConsumptionForThisTask());
+  }
+
+  @Test
+  void aShortNativeRequestMakesSparkSpillJvmConsumersBeforeAnyGc() {
+    JvmConsumer sorter = new JvmConsumer(tmm, MemoryMode.ON_HEAP);
+    assertEquals(30 * MIB, sorter.take(30 * MIB));
+    root.newChild("op").reserve(20 * MIB);
+    assertEquals(30 * MIB, sorter.spilled);
+    assertEquals(20 * MIB, consumer.getUsed());
+    assertEquals(0, collections.get());
+  }
+
+  @Test
+  void aJvmConsumerShortOfMemoryMakesSparkSpillTheNativeTree() {
+    AtomicInteger spillCalls = new AtomicInteger();
+    TreeNode pool = root.newChild("pool", TreeNode.UNLIMITED, (node, phase, bytes) -> {
+      spillCalls.incrementAndGet();
+      long held = node.usedBytes();
+      if (phase == SpillPhase.SPILL && held > 0) {
+        node.repay(held);
+        return held;
+      }
+      return 0;
+    });
+    pool.reserve(30 * MIB);
+    JvmConsumer sorter = new JvmConsumer(tmm, MemoryMode.ON_HEAP);
+    assertEquals(30 * MIB, sorter.take(30 * MIB));
+    assertEquals(2, spillCalls.get(), "shrink, then spill");
+    assertEquals(0, pool.usedBytes());
+    assertEquals(0, quota.nativeBytes());
+    assertEquals(30 * MIB, consumer.spilledBytes());
+  }
+
+  @Test
+  void whenTheQuotaIsShortTheTaskSpillsItsOwnNodesBeforeAnyGc() {
+    TreeNode cache = root.newChild("cache", TreeNode.UNLIMITED, (node, phase, bytes) -> {
+      if (phase != SpillPhase.SPILL) {
+        return 0;
+      }
+      node.repay(bytes);
+      return bytes;
+    });
+    cache.reserve(150 * MIB);
+    root.newChild("op").reserve(20 * MIB); // 100 heap + 150 + 20 > 256: 14 MiB must go
+    assertEquals(136 * MIB, cache.usedBytes());
+    assertEquals(BUDGET, committedHeap.get() + quota.nativeBytes());
+    assertEquals(0, collections.get());
+  }
+
+  @Test
+  void aGcEpisodeThatShrinksTheHeapLetsTheRequestIn() {
+    GcCoordinator shrinking = new GcCoordinator(() -> committedHeap.set(40 * MIB),
+        HeapShrink.of(false), 0, System::nanoTime);
+    TreeMemoryConsumer task = TreeMemoryConsumer.dynamic(tmm, "task-8",
+        new ShortfallLadder(quota, shrinking, 2, 1));
+    task.root().newChild("op").reserve(200 * MIB);
+    assertEquals(1, shrinking.completedEpisodes());
+    assertEquals(200 * MIB, quota.nativeBytes());
+  }
+
+  @Test
+  void aRequestThatCannotFitFailsCleanlyWithTheWholeStory() {
+    TreeNode op = root.newChild("native-sort");
+    op.reserve(100 * MIB);
+    long sparkBefore = tmm.getMemoryConsumptionForThisTask();
+
+    SparkOutOfMemoryError error = assertThrows(SparkOutOfMemoryError.class, () -> op.reserve(64 * MIB));
+
+    String message = error.getMessage();
+    assertTrue(message.contains("UNABLE_TO_ACQUIRE_MEMORY"), message);
+    assertTrue(message.contains("acquire " + 64 * MIB + " bytes"), message);
+    assertTrue(message.contains("budget " + BUDGET), message);
+    assertTrue(message.contains("committed heap " + 100 * MIB), message);
+    assertTrue(message.contains("tracked native " + 100 * MIB), message);
+    assertTrue(message.contains("1 GC episode(s)"), message);
+    assertTrue(message.contains("2 retries"), message);
+    assertTrue(message.contains("task-7: used " + 100 * MIB), message);
+    assertTrue(message.contains("  native-sort: used " + 100 * MIB), message);
+    assertTrue(message.contains("spark.executor.memory"), message);
+    assertEquals(100 * MIB, op.usedBytes());
+    assertEquals(100 * MIB, quota.nativeBytes());
+    assertEquals(sparkBefore, tmm.getMemoryConsumptionForThisTask());
+    assertEquals(1, collections.get(), "retries share the interval-limited episode");
+  }
+
+  @Test
+  void eightThreadsShortTogetherCauseOneGcEpisode() throws Exception {
+    committedHeap.set(BUDGET - MIB);
+    CountDownLatch allShort = new CountDownLatch(8);
+    // The episode lasts until all 8 threads have hit the shortfall (the spill step runs there).
+    GcCoordinator slow = new GcCoordinator(() -> {
+      collections.incrementAndGet();
+      try {
+        allShort.await(30, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }, HeapShrink.of(false), TimeUnit.HOURS.toNanos(1), System::nanoTime);
+    ShortfallLadder shared = new ShortfallLadder(quota, slow, 3, 1);
+    List<Thread> threads = new ArrayList<>();
+    AtomicInteger denied = new AtomicInteger();
+    for (int t = 0; t < 8; t++) {
+      threads.add(new Thread(() -> {
+        Borrowing borrowing = shared.admit(2 * MIB, wanted -> {
+          allShort.countDown();
+          return 0;
+        });
+        if (!borrowing.isGranted()) {
+          denied.incrementAndGet();
+        }
+      }));
+    }
+    for (Thread thread : threads) {
+      thread.start();
+    }
+    for (Thread thread : threads) {
+      thread.join();
+    }
+    assertEquals(0, allShort.getCount());
+    assertEquals(8, denied.get());
+    assertEquals(1, slow.completedEpisodes());
+    assertEquals(1, collections.get());
+    assertEquals(0, quota.nativeBytes());
+  }
+
+  @Test
+  void deniedRequestsLeaveNoRegistrationWithSpark() {
+    committedHeap.set(BUDGET);
+    Borrowing borrowing = root.newChild("op").borrow(MIB);
+    assertFalse(borrowing.isGranted());
+    assertEquals(0, tmm.getMemoryConsumptionForThisTask());
+    assertEquals(0, consumer.getUsed());
+  }
+}
