@@ -39,26 +39,29 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
   private final boolean sparkIsLimit;
   private final TreeNode root;
   private final LongAdder spilledBytes = new LongAdder();
+  private final MemoryStats stats;
   /** Bytes Spark granted to this consumer; guarded by the TaskMemoryManager's monitor. */
   private long registered;
 
   private TreeMemoryConsumer(TaskMemoryManager tmm, MemoryMode mode, String name,
-      ShortfallLadder ladder) {
+      ShortfallLadder ladder, MemoryStats stats) {
     super(tmm, mode);
     this.sparkIsLimit = ladder == null;
+    this.stats = stats;
     MemoryTarget spark = new SparkRegistration();
     MemoryTarget limit = sparkIsLimit ? spark : new QuotaTarget(spark, ladder, this::spillForShortfall);
-    this.root = new TreeNode(name, "", limit, TreeNode.UNLIMITED, Spiller.NONE);
+    this.root = new TreeNode(name, "", new Counted(limit), TreeNode.UNLIMITED, Spiller.NONE);
   }
 
   /** Native memory limited by Spark's off-heap execution pool (the toggle is off). */
-  public static TreeMemoryConsumer staticSplit(TaskMemoryManager tmm, String name) {
-    return new TreeMemoryConsumer(tmm, MemoryMode.OFF_HEAP, name, null);
+  public static TreeMemoryConsumer staticSplit(TaskMemoryManager tmm, String name, MemoryStats stats) {
+    return new TreeMemoryConsumer(tmm, MemoryMode.OFF_HEAP, name, null, stats);
   }
 
   /** Native memory limited by the executor quota through {@code ladder} (the toggle is on). */
-  public static TreeMemoryConsumer dynamic(TaskMemoryManager tmm, String name, ShortfallLadder ladder) {
-    return new TreeMemoryConsumer(tmm, MemoryMode.ON_HEAP, name, ladder);
+  public static TreeMemoryConsumer dynamic(TaskMemoryManager tmm, String name, ShortfallLadder ladder,
+      MemoryStats stats) {
+    return new TreeMemoryConsumer(tmm, MemoryMode.ON_HEAP, name, ladder, stats);
   }
 
   /** The root of this task's tree: add named children to it. */
@@ -90,6 +93,7 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
       freed += root.spill(SpillPhase.SPILL, size - freed);
     }
     spilledBytes.add(freed);
+    stats.recordSpill(freed);
     return freed;
   }
 
@@ -106,6 +110,43 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
       }
     }
     return spillTree(shortfall);
+  }
+
+  /** Counts the root's grants, denials and held bytes into the executor's stats. */
+  private final class Counted implements MemoryTarget {
+    private final MemoryTarget below;
+
+    Counted(MemoryTarget below) {
+      this.below = below;
+    }
+
+    @Override
+    public String name() {
+      return below.name();
+    }
+
+    @Override
+    public Borrowing borrow(long bytes) {
+      Borrowing borrowing = below.borrow(bytes);
+      stats.recordBorrowing(bytes, borrowing);
+      return borrowing;
+    }
+
+    @Override
+    public void repay(long bytes) {
+      below.repay(bytes);
+      stats.recordRepay(bytes);
+    }
+
+    @Override
+    public long usedBytes() {
+      return below.usedBytes();
+    }
+
+    @Override
+    public long peakBytes() {
+      return below.peakBytes();
+    }
   }
 
   /** This consumer's account with Spark: the last target of the tree's chain. */

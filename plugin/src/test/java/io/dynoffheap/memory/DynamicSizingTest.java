@@ -32,7 +32,7 @@ class DynamicSizingTest {
   private final GcCoordinator gc = new GcCoordinator(collections::incrementAndGet,
       HeapShrink.of(false), TimeUnit.HOURS.toNanos(1), System::nanoTime);
   private final ShortfallLadder ladder = new ShortfallLadder(quota, gc, 2, 1);
-  private final TreeMemoryConsumer consumer = TreeMemoryConsumer.dynamic(tmm, "task-7", ladder);
+  private final TreeMemoryConsumer consumer = TreeMemoryConsumer.dynamic(tmm, "task-7", ladder, new MemoryStats());
   private final TreeNode root = consumer.root();
 
   @Test
@@ -100,7 +100,7 @@ class DynamicSizingTest {
     GcCoordinator shrinking = new GcCoordinator(() -> committedHeap.set(40 * MIB),
         HeapShrink.of(false), 0, System::nanoTime);
     TreeMemoryConsumer task = TreeMemoryConsumer.dynamic(tmm, "task-8",
-        new ShortfallLadder(quota, shrinking, 2, 1));
+        new ShortfallLadder(quota, shrinking, 2, 1), new MemoryStats());
     task.root().newChild("op").reserve(200 * MIB);
     assertEquals(1, shrinking.completedEpisodes());
     assertEquals(200 * MIB, quota.nativeBytes());

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
 /** The tree against a real TaskMemoryManager, with Spark's off-heap pool as the limit (toggle off). */
 class TreeMemoryConsumerTest {
   private final TaskMemoryManager tmm = SparkMemoryFixture.taskMemoryManager(64, 16);
-  private final TreeMemoryConsumer consumer = TreeMemoryConsumer.staticSplit(tmm, "task-1");
+  private final TreeMemoryConsumer consumer = TreeMemoryConsumer.staticSplit(tmm, "task-1", new MemoryStats());
   private final TreeNode root = consumer.root();
 
   @Test

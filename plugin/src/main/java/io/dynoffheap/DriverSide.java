@@ -1,0 +1,97 @@
+package io.dynoffheap;
+
+import io.dynoffheap.config.PluginSettings;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.apache.spark.SparkConf;
+import org.apache.spark.SparkContext;
+import org.apache.spark.api.plugin.DriverPlugin;
+import org.apache.spark.api.plugin.PluginContext;
+import org.apache.spark.network.util.JavaUtils;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs on the driver before the task scheduler starts, so a wrong configuration fails the
+ * application at once, with the key, the value and what is allowed, instead of leaving
+ * executors to fail and be restarted forever.
+ *
+ * <ul>
+ *   <li>Every setting of the plugin is read and checked ({@link PluginSettings#from}).
+ *   <li>Dynamic sizing on: Spark's off-heap settings are ignored, one warning per key the user
+ *       set, and Spark's own off-heap memory is switched off for the executors (they fetch the
+ *       driver's conf after this runs), so Tungsten does not allocate native memory outside the
+ *       quota. The budget is executor memory alone.
+ *   <li>Dynamic sizing off: native memory is limited by Spark's off-heap pool, which must then
+ *       be configured.
+ *   <li>The memory plan (budget, task slots, per-task hint) is logged.
+ * </ul>
+ */
+final class DriverSide implements DriverPlugin {
+  static final String OFF_HEAP_ENABLED = "spark.memory.offHeap.enabled";
+  static final String OFF_HEAP_SIZE = "spark.memory.offHeap.size";
+  private static final Logger LOG = LoggerFactory.getLogger(DriverSide.class);
+  private static final Pattern LOCAL_MASTER = Pattern.compile("local(?:\\[(\\d+|\\*)(?:,\\s*\\d+)?])?");
+  private static final Pattern LOCAL_CLUSTER_MASTER =
+      Pattern.compile("local-cluster\\[\\s*\\d+\\s*,\\s*(\\d+)\\s*,\\s*\\d+\\s*]");
+
+  @Override
+  public Map<String, String> init(SparkContext sc, PluginContext pluginContext) {
+    SparkConf conf = sc.getConf();
+    PluginSettings settings = PluginSettings.from(conf);
+    if (settings.dynamicSizing()) {
+      for (String key : List.of(OFF_HEAP_ENABLED, OFF_HEAP_SIZE)) {
+        if (conf.contains(key)) {
+          LOG.warn("{}={} is ignored: with {}=true native memory and the heap share one budget, "
+              + "spark.executor.memory; remove {} from the configuration.", key, conf.get(key),
+              PluginSettings.DYNAMIC_SIZING.key(), key);
+        }
+      }
+      sc.conf().set(OFF_HEAP_ENABLED, "false");
+    } else {
+      checkStaticSplit(conf);
+    }
+    long executorHeap = sc.isLocal() ? Runtime.getRuntime().maxMemory() : sc.executorMemory() * (1L << 20);
+    int cores = conf.getInt("spark.executor.cores", coresOfMaster(sc.master()));
+    MemoryPlan plan = MemoryPlan.of(settings, executorHeap, cores, conf.getInt("spark.task.cpus", 1));
+    LOG.info("Dynamic off-heap sizing plugin: each executor: {}", plan);
+    return Map.of();
+  }
+
+  /**
+   * Cores of one executor when spark.executor.cores is not set: the thread count of local[N],
+   * the cores of a local-cluster worker, else 1 (YARN's default; standalone gives a whole worker).
+   */
+  static int coresOfMaster(String master) {
+    Matcher local = LOCAL_MASTER.matcher(master);
+    if (local.matches()) {
+      String threads = local.group(1);
+      return threads == null ? 1
+          : threads.equals("*") ? Runtime.getRuntime().availableProcessors() : Integer.parseInt(threads);
+    }
+    Matcher cluster = LOCAL_CLUSTER_MASTER.matcher(master);
+    return cluster.matches() ? Integer.parseInt(cluster.group(1)) : 1;
+  }
+
+  /** With dynamic sizing off, Spark's off-heap pool is the limit and must exist. */
+  static void checkStaticSplit(SparkConf conf) {
+    boolean enabled = conf.getBoolean(OFF_HEAP_ENABLED, false);
+    String size = conf.get(OFF_HEAP_SIZE, "0");
+    long bytes;
+    try {
+      bytes = JavaUtils.byteStringAsBytes(size);
+    } catch (RuntimeException e) {
+      bytes = -1;
+    }
+    if (!enabled || bytes <= 0) {
+      throw new IllegalArgumentException("Dynamic off-heap sizing plugin: with "
+          + PluginSettings.DYNAMIC_SIZING.key() + "=false, native memory is limited by Spark's "
+          + "off-heap pool, but " + OFF_HEAP_ENABLED + "=" + enabled + " and " + OFF_HEAP_SIZE
+          + "=" + size + ". Set " + OFF_HEAP_ENABLED + "=true and " + OFF_HEAP_SIZE
+          + " to a size above 0 (e.g. 2g), or set " + PluginSettings.DYNAMIC_SIZING.key()
+          + "=true to size native memory dynamically within spark.executor.memory.");
+    }
+  }
+}

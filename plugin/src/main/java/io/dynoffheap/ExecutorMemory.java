@@ -1,0 +1,115 @@
+package io.dynoffheap;
+
+import io.dynoffheap.config.PluginSettings;
+import io.dynoffheap.memory.ExecutorQuota;
+import io.dynoffheap.memory.GcCoordinator;
+import io.dynoffheap.memory.HeapShrink;
+import io.dynoffheap.memory.MemoryLeak;
+import io.dynoffheap.memory.MemoryStats;
+import io.dynoffheap.memory.ShortfallLadder;
+import io.dynoffheap.memory.TreeMemoryConsumer;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import org.apache.spark.TaskContext;
+import org.apache.spark.util.TaskCompletionListener;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The plugin's memory state of one executor, built once when the executor starts: the quota,
+ * the GC coordinator and the shortfall ladder (used with dynamic sizing), the counters, and the
+ * native memory of each running task.
+ *
+ * <p>A task's {@link TaskNativeMemory} is made on first use from the task's own thread, with a
+ * completion listener that closes it. Spark runs completion listeners before it checks the task
+ * for leaked memory (and long before the plugin's onTaskSucceeded/onTaskFailed hooks), so the
+ * task's Spark consumer is at zero by then. What was still reserved is logged with the usage
+ * tree, always released, and in leak-check mode "fail" also fails the task.
+ *
+ * <p>All settings come from the executor's SparkConf, never from thread-local SQL state, so RDD
+ * jobs and SQL jobs behave the same.
+ */
+public final class ExecutorMemory {
+  private static final Logger LOG = LoggerFactory.getLogger(ExecutorMemory.class);
+
+  private final PluginSettings settings;
+  private final MemoryPlan plan;
+  private final ShortfallLadder ladder;
+  private final MemoryStats stats = new MemoryStats();
+  private final Map<Long, TaskNativeMemory> tasks = new ConcurrentHashMap<>();
+
+  ExecutorMemory(PluginSettings settings, MemoryPlan plan) {
+    this.settings = settings;
+    this.plan = plan;
+    Runtime runtime = Runtime.getRuntime();
+    ExecutorQuota quota = new ExecutorQuota(plan.budget(), runtime::totalMemory);
+    GcCoordinator gc = new GcCoordinator(System::gc, HeapShrink.of(settings.heapShrink()),
+        TimeUnit.MILLISECONDS.toNanos(settings.gcIntervalMillis()), System::nanoTime);
+    this.ladder = new ShortfallLadder(quota, gc, settings.gcRetries(), settings.gcBackoffMillis());
+  }
+
+  public MemoryPlan plan() {
+    return plan;
+  }
+
+  public PluginSettings settings() {
+    return settings;
+  }
+
+  public ExecutorQuota quota() {
+    return ladder.quota();
+  }
+
+  public GcCoordinator gc() {
+    return ladder.gc();
+  }
+
+  public MemoryStats stats() {
+    return stats;
+  }
+
+  /** Tasks whose native memory is open right now. */
+  public int openTasks() {
+    return tasks.size();
+  }
+
+  /** The native memory of the task running on this thread, made on first use. */
+  TaskNativeMemory forTask(TaskContext context) {
+    long id = context.taskAttemptId();
+    TaskNativeMemory existing = tasks.get(id);
+    if (existing != null) {
+      return existing;
+    }
+    String name = "task-" + id + " (stage " + context.stageId() + "." + context.stageAttemptNumber()
+        + ", partition " + context.partitionId() + ")";
+    TreeMemoryConsumer consumer = settings.dynamicSizing()
+        ? TreeMemoryConsumer.dynamic(context.taskMemoryManager(), name, ladder, stats)
+        : TreeMemoryConsumer.staticSplit(context.taskMemoryManager(), name, stats);
+    TaskNativeMemory task = new TaskNativeMemory(id, consumer, plan, settings.reservationBlock());
+    tasks.put(id, task);
+    TaskCompletionListener closeAtEnd = completed -> endTask(id, name);
+    context.addTaskCompletionListener(closeAtEnd);
+    return task;
+  }
+
+  private void endTask(long id, String name) {
+    TaskNativeMemory task = tasks.remove(id);
+    if (task == null) {
+      return;
+    }
+    List<MemoryLeak> leaks = task.close();
+    if (leaks.isEmpty()) {
+      return;
+    }
+    leaks.forEach(stats::recordLeak);
+    String report = "Native memory leak in " + name + ": still reserved at task end and now "
+        + "released: " + leaks + ". The code that reserved it must release it before the task "
+        + "ends (spark.dynoffheap.leakCheck=" + (settings.failOnLeak() ? "fail" : "warn") + ")";
+    if (settings.failOnLeak()) {
+      throw new IllegalStateException(report);
+    }
+    LOG.warn(report);
+  }
+}

@@ -1,0 +1,52 @@
+package io.dynoffheap;
+
+import io.dynoffheap.config.PluginSettings;
+import java.util.Map;
+import org.apache.spark.SparkConf;
+import org.apache.spark.api.plugin.ExecutorPlugin;
+import org.apache.spark.api.plugin.PluginContext;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs in each executor: builds the executor's {@link ExecutorMemory} once, warns about JVM
+ * flags that defeat dynamic sizing, registers the metrics and publishes the memory state to
+ * {@link NativeMemory}. Task memory is made lazily and closed by task completion listeners, so
+ * the task hooks are not used (they run after Spark's own leak check).
+ *
+ * <p>It never throws from {@code init}: an executor whose plugin fails to start exits and is
+ * started again by the cluster manager, forever. The driver has already checked the settings.
+ */
+final class ExecutorSide implements ExecutorPlugin {
+  private static final Logger LOG = LoggerFactory.getLogger(ExecutorSide.class);
+  private ExecutorMemory memory;
+
+  @Override
+  public void init(PluginContext context, Map<String, String> extraConf) {
+    SparkConf conf = context.conf();
+    PluginSettings settings;
+    try {
+      settings = PluginSettings.from(conf);
+    } catch (IllegalArgumentException e) {
+      LOG.error("Dynamic off-heap sizing is off in executor {}: {}", context.executorID(), e.getMessage());
+      return;
+    }
+    int cores = conf.getInt("spark.executor.cores", Runtime.getRuntime().availableProcessors());
+    MemoryPlan plan = MemoryPlan.of(settings, Runtime.getRuntime().maxMemory(), cores,
+        conf.getInt("spark.task.cpus", 1));
+    memory = new ExecutorMemory(settings, plan);
+    if (settings.dynamicSizing()) {
+      JvmChecks.warningsForThisJvm().forEach(LOG::warn);
+    }
+    PluginMetrics.register(context.metricRegistry(), memory);
+    NativeMemory.install(memory);
+    LOG.info("Dynamic off-heap sizing plugin in executor {}: {}", context.executorID(), plan);
+  }
+
+  @Override
+  public void shutdown() {
+    if (memory != null) {
+      NativeMemory.uninstall(memory);
+    }
+  }
+}

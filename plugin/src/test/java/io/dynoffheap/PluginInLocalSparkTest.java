@@ -1,0 +1,122 @@
+package io.dynoffheap;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.dynoffheap.config.PluginSettings;
+import io.dynoffheap.memory.TreeNode;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+import org.apache.spark.SparkEnv;
+import org.apache.spark.SparkException;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.api.java.function.MapPartitionsFunction;
+import org.apache.spark.sql.Encoders;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The plugin loaded by Spark from spark.plugins in local mode: RDD and SQL tasks reserve and
+ * release through the public API, metrics are registered, leaks are reported, and bad
+ * configuration fails the application at start.
+ */
+class PluginInLocalSparkTest {
+  private static final long MIB = 1L << 20;
+  private static final String SOURCE = "plugin." + DynamicOffHeapSizingPlugin.class.getName();
+
+  @Test
+  void rddAndSqlTasksReserveThroughThePluginAndMetricsAreRegistered() throws Exception {
+    try (SparkSession spark = session(true).getOrCreate()) {
+      JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+      List<Long> fromRdd = jsc.parallelize(Arrays.asList(1, 2, 3, 4), 4)
+          .map(i -> reserveAndRelease("rdd-op", i * MIB))
+          .collect();
+      assertEquals(Arrays.asList(MIB, 2 * MIB, 3 * MIB, 4 * MIB), fromRdd);
+
+      MapPartitionsFunction<Long, Long> sqlOp = rows -> {
+        long sum = 0;
+        while (rows.hasNext()) {
+          sum += rows.next();
+        }
+        return List.of(reserveAndRelease("sql-op", 2 * MIB) + sum).iterator();
+      };
+      long total = spark.range(0, 100, 1, 4).as(Encoders.LONG()).mapPartitions(sqlOp, Encoders.LONG())
+          .collectAsList().stream().mapToLong(Long::longValue).sum();
+      assertEquals(4 * 2 * MIB + 4950, total);
+
+      ExecutorMemory executor = NativeMemory.executor();
+      assertEquals(8, executor.stats().granted());
+      assertEquals(0, executor.stats().nativeBytes());
+      assertTrue(executor.stats().peakNativeBytes() >= 4 * MIB);
+      assertEquals(0, executor.quota().nativeBytes());
+      assertEquals(0, executor.openTasks());
+      assertTrue(SparkEnv.get().metricsSystem().getSourcesByName(SOURCE).nonEmpty(),
+          "metrics source " + SOURCE + " is registered");
+    }
+  }
+
+  @Test
+  void aTaskThatLeaksIsReportedAndReleased() throws Exception {
+    try (SparkSession spark = session(true).getOrCreate()) {
+      JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+      long leaked = jsc.parallelize(Arrays.asList(1, 2), 2).map(i -> {
+        NativeMemory.currentTask().newNode("forgetful").reserve(MIB);
+        return 1;
+      }).count();
+      assertEquals(2, leaked);
+      ExecutorMemory executor = NativeMemory.executor();
+      assertEquals(2, executor.stats().leaks());
+      assertEquals(2 * MIB, executor.stats().leakedBytes());
+      assertEquals(0, executor.stats().nativeBytes());
+    }
+  }
+
+  @Test
+  void strictLeakCheckFailsTheLeakingTask() throws Exception {
+    try (SparkSession spark = session(true).config(PluginSettings.LEAK_CHECK.key(), "fail")
+        .config("spark.task.maxFailures", "1").getOrCreate()) {
+      JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+      SparkException error = assertThrows(SparkException.class,
+          () -> jsc.parallelize(Arrays.asList(1), 1).map(i -> {
+            NativeMemory.currentTask().newNode("forgetful").reserve(MIB);
+            return 1;
+          }).count());
+      assertTrue(error.getMessage().contains("Native memory leak"), error.getMessage());
+      assertTrue(error.getMessage().contains("forgetful held 1048576"), error.getMessage());
+    }
+  }
+
+  @Test
+  void badConfigurationFailsTheApplicationAtStart() {
+    IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
+        () -> session(true).config(PluginSettings.GC_RETRIES.key(), "lots").getOrCreate());
+    assertTrue(error.getMessage().contains("spark.dynoffheap.gc.retries"), error.getMessage());
+    assertTrue(error.getMessage().contains("[0, 100]"), error.getMessage());
+  }
+
+  @Test
+  void staticSplitWithoutOffHeapPoolFailsAtStart() {
+    IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
+        () -> session(false).getOrCreate());
+    assertTrue(error.getMessage().contains("spark.memory.offHeap.size"), error.getMessage());
+  }
+
+  private static long reserveAndRelease(String name, long bytes) {
+    TreeNode node = NativeMemory.currentTask().newNode(name);
+    node.reserve(bytes);
+    long held = node.usedBytes();
+    node.repay(bytes);
+    return held;
+  }
+
+  private static SparkSession.Builder session(boolean dynamic) {
+    SparkSession.getActiveSession().foreach(s -> { s.stop(); return null; });
+    return SparkSession.builder().master("local[2]").appName("plugin-local")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.plugins", DynamicOffHeapSizingPlugin.class.getName())
+        .config(PluginSettings.DYNAMIC_SIZING.key(), Boolean.toString(dynamic));
+  }
+}
