@@ -55,6 +55,16 @@ public final class TaskNativeMemory {
     return root().newChild(name, capacity, spiller);
   }
 
+  /**
+   * A native pool for native code of this task, bound to a new child of the root named
+   * {@code name}; closed when the task ends. Give {@link TaskPool#handle()} to the native code.
+   */
+  public TaskPool newPool(String name) {
+    TaskPool pool = new TaskPool(this, name);
+    closeAtTaskEnd(pool);
+    return pool;
+  }
+
   /** The size native code may plan its buffers for in this task; a hint, not a cap. */
   public long sizeHint() {
     return plan.perTaskHint();

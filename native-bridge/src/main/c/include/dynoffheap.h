@@ -1,0 +1,227 @@
+/*
+ * dynoffheap.h - JVM-accounted memory for native code (header-only client API).
+ *
+ * Native code (a columnar engine, a codec, a store) that runs inside a Spark executor
+ * allocates through a *pool* so that every byte it holds is reserved on the JVM side
+ * first. The JVM side decides whether a reservation fits the executor's budget; when it
+ * does not, the allocation fails cleanly (NULL plus an error text) instead of the
+ * container being killed.
+ *
+ * How native code gets a pool
+ * ---------------------------
+ * The Java side creates the pool and passes its handle to the native code as a 64-bit
+ * integer (a pointer value, e.g. as a `long` argument of a JNI/JNA call). Convert it with
+ * dynoffheap_pool_from_handle() and use the static inline wrappers below.
+ *
+ * No link-time dependency
+ * -----------------------
+ * This header is all a native library needs: the pool's first member points to a table
+ * of function pointers (struct dynoffheap_pool_ops) filled in by libdynoffheap.so, and
+ * every wrapper below calls through that table. A library compiled against this header
+ * therefore works with whichever libdynoffheap.so the JVM has loaded, as long as
+ * dynoffheap_abi_compatible() says so (check it once when you receive a handle).
+ *
+ * Thread safety
+ * -------------
+ * Every function may be called from any thread, concurrently, on one pool, including
+ * threads that the JVM did not start (the Java binding attaches them to the JVM when the
+ * pool must call back into Java, and they stay attached until they exit).
+ *
+ * Accounting model (what the getters report)
+ * ------------------------------------------
+ *   used      bytes requested from malloc for live allocations (payload + a 16-byte
+ *             header + alignment padding) plus bytes taken with dynoffheap_reserve().
+ *   reserved  bytes the pool holds from the JVM; always a whole number of blocks (the
+ *             block size is chosen when the pool is created, 8 MiB by default).
+ *   peak      the highest `used` seen (exact in single-threaded use; under concurrency it
+ *             is the highest of the values observed at accounting events).
+ * The pool reserves whole blocks from the JVM only when an allocation does not fit the
+ * bytes it already holds, and gives whole blocks back when at least two are unused
+ * (keeping one block of slack), so steady alloc/free cycles rarely call into the JVM.
+ *
+ * After the Java side closes a pool, allocations and reservations on it fail with the
+ * error text "pool closed", and freeing memory that came from it still works. The
+ * library keeps the struct of a closed pool alive for a while (see dynoffheap_bridge.h)
+ * so that such late calls are defined behaviour, but native code should stop using a
+ * pool once its owner has closed it.
+ */
+#ifndef DYNOFFHEAP_H
+#define DYNOFFHEAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Version of the layout of struct dynoffheap_pool_ops. Existing members never move or
+ * change meaning within one version; a library may append members (ops_size grows). */
+#define DYNOFFHEAP_ABI_VERSION 1u
+
+/* Largest alignment dynoffheap_alloc_aligned() accepts (64 MiB). */
+#define DYNOFFHEAP_MAX_ALIGNMENT ((size_t)1 << 26)
+
+/* Size of the buffer that always holds a whole error text (longer texts are cut). */
+#define DYNOFFHEAP_ERROR_MAX 512
+
+typedef struct dynoffheap_pool dynoffheap_pool;
+
+/*
+ * A spill function registered by the native side (see dynoffheap_set_spill). The JVM
+ * calls it when it needs memory back: write data out, free memory through the pool,
+ * and return the number of bytes freed (0 if nothing could be freed). It runs on a JVM
+ * thread, possibly while other threads allocate from the same pool, and it must not
+ * block waiting for an allocation on this pool to finish.
+ */
+typedef int64_t (*dynoffheap_spill_fn)(void *ctx, int64_t bytes_wanted);
+
+/* The function table behind every pool. Use the wrappers below rather than this. */
+struct dynoffheap_pool_ops {
+    uint32_t abi_version; /* DYNOFFHEAP_ABI_VERSION of the library that filled the table */
+    uint32_t ops_size;    /* sizeof(struct dynoffheap_pool_ops) in that library */
+
+    void *(*alloc)(dynoffheap_pool *pool, size_t size);
+    void *(*alloc_aligned)(dynoffheap_pool *pool, size_t alignment, size_t size);
+    void *(*realloc)(dynoffheap_pool *pool, void *ptr, size_t size);
+    void (*free)(dynoffheap_pool *pool, void *ptr);
+    int (*reserve)(dynoffheap_pool *pool, int64_t bytes);
+    void (*release)(dynoffheap_pool *pool, int64_t bytes);
+    int64_t (*used)(dynoffheap_pool *pool);
+    int64_t (*peak)(dynoffheap_pool *pool);
+    int64_t (*reserved)(dynoffheap_pool *pool);
+    size_t (*last_error)(dynoffheap_pool *pool, char *buf, size_t len);
+    void (*set_spill)(dynoffheap_pool *pool, dynoffheap_spill_fn spill, void *ctx);
+};
+
+/* The visible part of a pool: the library's own state follows it in memory. */
+struct dynoffheap_pool {
+    const struct dynoffheap_pool_ops *ops;
+};
+
+/* Turns the 64-bit handle the Java side passed in into a pool pointer (0 gives NULL). */
+static inline dynoffheap_pool *dynoffheap_pool_from_handle(int64_t handle)
+{
+    return (dynoffheap_pool *)(uintptr_t)handle;
+}
+
+/* Nonzero when `pool` was made by a library whose function table this header can use. */
+static inline int dynoffheap_abi_compatible(const dynoffheap_pool *pool)
+{
+    return pool != NULL && pool->ops != NULL &&
+           pool->ops->abi_version == DYNOFFHEAP_ABI_VERSION &&
+           pool->ops->ops_size >= sizeof(struct dynoffheap_pool_ops);
+}
+
+/*
+ * Allocates `size` bytes aligned to 16. Returns NULL when size is 0, when the size is
+ * too large to account for, when the JVM denies the reservation, or when malloc fails;
+ * dynoffheap_last_error() then tells why. The memory is uninitialised.
+ */
+static inline void *dynoffheap_alloc(dynoffheap_pool *pool, size_t size)
+{
+    return pool != NULL ? pool->ops->alloc(pool, size) : NULL;
+}
+
+/*
+ * Like dynoffheap_alloc() with an alignment that is a power of two no larger than
+ * DYNOFFHEAP_MAX_ALIGNMENT (alignments below 16 give 16). Another alignment: NULL.
+ */
+static inline void *dynoffheap_alloc_aligned(dynoffheap_pool *pool, size_t alignment, size_t size)
+{
+    return pool != NULL ? pool->ops->alloc_aligned(pool, alignment, size) : NULL;
+}
+
+/*
+ * realloc(): ptr NULL behaves as dynoffheap_alloc(); size 0 frees ptr and returns NULL
+ * (not an error). Growing reserves the extra bytes first; when that or the move fails
+ * the result is NULL and `ptr` stays valid and unchanged. The alignment of an aligned
+ * allocation is kept.
+ */
+static inline void *dynoffheap_realloc(dynoffheap_pool *pool, void *ptr, size_t size)
+{
+    return pool != NULL ? pool->ops->realloc(pool, ptr, size) : NULL;
+}
+
+/*
+ * Frees memory from dynoffheap_alloc/alloc_aligned/realloc of the same pool. NULL is a
+ * no-op. A pointer that did not come from this pool, or a second free, is detected as a
+ * best effort (always in a build with -DDYNOFFHEAP_DEBUG): it is reported through
+ * dynoffheap_last_error() and nothing is freed.
+ */
+static inline void dynoffheap_free(dynoffheap_pool *pool, void *ptr)
+{
+    if (pool != NULL)
+        pool->ops->free(pool, ptr);
+}
+
+/*
+ * Accounts `bytes` that the native code manages itself (an mmap, a GPU staging buffer)
+ * as used. Returns 0 on success and nonzero when the reservation was denied or the
+ * arguments are invalid (negative bytes, closed pool); see dynoffheap_last_error().
+ */
+static inline int dynoffheap_reserve(dynoffheap_pool *pool, int64_t bytes)
+{
+    return pool != NULL ? pool->ops->reserve(pool, bytes) : -1;
+}
+
+/*
+ * Gives back bytes taken with dynoffheap_reserve(). Releasing more than is currently
+ * reserved that way is reported as an error and changes nothing.
+ */
+static inline void dynoffheap_release(dynoffheap_pool *pool, int64_t bytes)
+{
+    if (pool != NULL)
+        pool->ops->release(pool, bytes);
+}
+
+/* Bytes in use (see "Accounting model" above). */
+static inline int64_t dynoffheap_used(dynoffheap_pool *pool)
+{
+    return pool != NULL ? pool->ops->used(pool) : 0;
+}
+
+/* Highest `used` seen. */
+static inline int64_t dynoffheap_peak(dynoffheap_pool *pool)
+{
+    return pool != NULL ? pool->ops->peak(pool) : 0;
+}
+
+/* Bytes currently reserved from the JVM (a multiple of the block size). */
+static inline int64_t dynoffheap_reserved(dynoffheap_pool *pool)
+{
+    return pool != NULL ? pool->ops->reserved(pool) : 0;
+}
+
+/*
+ * Copies the pool's last error text into buf (always NUL-terminated when len > 0, cut
+ * to fit) and returns the length of the whole text (0 when there was no error).
+ * Thread-safe; the text is per pool, so under concurrency it may come from another
+ * thread's failure.
+ */
+static inline size_t dynoffheap_last_error(dynoffheap_pool *pool, char *buf, size_t len)
+{
+    if (pool == NULL) {
+        if (buf != NULL && len > 0)
+            buf[0] = '\0';
+        return 0;
+    }
+    return pool->ops->last_error(pool, buf, len);
+}
+
+/*
+ * Registers the native side's spill function (NULL removes it). The JVM calls it when
+ * it wants `bytes_wanted` back; afterwards the pool returns every whole unused block to
+ * the JVM. ctx is passed through unchanged.
+ */
+static inline void dynoffheap_set_spill(dynoffheap_pool *pool, dynoffheap_spill_fn spill, void *ctx)
+{
+    if (pool != NULL)
+        pool->ops->set_spill(pool, spill, ctx);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DYNOFFHEAP_H */

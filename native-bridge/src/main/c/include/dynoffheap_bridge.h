@@ -1,0 +1,117 @@
+/*
+ * dynoffheap_bridge.h - the functions libdynoffheap.so exports for its Java owner.
+ *
+ * These are called from Java through JNA direct mapping (io.dynoffheap.nativebridge),
+ * and from the C tests and benchmark that stand in for the JVM. Native libraries that
+ * only allocate use dynoffheap.h instead and never need this header.
+ *
+ * Handles are pool pointers carried as int64_t. Every function taking a handle accepts 0
+ * (and does nothing / returns 0); any other value must come from
+ * dynoffheap_bridge_pool_create().
+ *
+ * Lifetime of closed pools (quarantine)
+ * -------------------------------------
+ * dynoffheap_bridge_pool_close() does not free the pool's memory at once: the closed
+ * pool goes into a process-wide quarantine of the last DYNOFFHEAP_QUARANTINE_SIZE closed
+ * pools, and only the oldest one is freed when a newer one arrives. Until then every
+ * call on the closed pool is defined: allocations and reservations fail with "pool
+ * closed", frees of its memory still free that memory (without calling the JVM), and
+ * the getters report the bytes still held by live allocations. Native code that keeps
+ * using a pool for longer than the next 4096 pool closes in the process has undefined
+ * behaviour; it should drop the handle when its owner closes the pool.
+ */
+#ifndef DYNOFFHEAP_BRIDGE_H
+#define DYNOFFHEAP_BRIDGE_H
+
+#include <stdint.h>
+
+#include "dynoffheap.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Number of closed pools kept alive so that late calls on them stay defined. */
+#define DYNOFFHEAP_QUARANTINE_SIZE 4096
+
+/* Smallest and largest block sizes dynoffheap_bridge_pool_create() accepts. */
+#define DYNOFFHEAP_MIN_BLOCK_SIZE ((int64_t)4096)
+#define DYNOFFHEAP_MAX_BLOCK_SIZE ((int64_t)1 << 40)
+
+/*
+ * Asks the JVM to account `bytes` more for pool `pool_id`. Returns 1 when granted and 0
+ * when denied. 0 must mean "denied" because JNA returns 0 when the Java callback throws.
+ * Called with the pool's growth mutex held, so at most one call per pool is in flight.
+ */
+typedef int32_t (*dynoffheap_reserve_cb)(int64_t pool_id, int64_t bytes);
+
+/*
+ * Tells the JVM that pool `pool_id` gives back `bytes` it reserved before. May be called
+ * concurrently from several threads for one pool; never called with a lock of the pool
+ * held.
+ */
+typedef void (*dynoffheap_release_cb)(int64_t pool_id, int64_t bytes);
+
+/* ABI version of this library (DYNOFFHEAP_ABI_VERSION), for a check at load time. */
+int32_t dynoffheap_bridge_abi_version(void);
+
+/*
+ * Sets the JVM callbacks for all pools of the process. Meant to be called once, before
+ * the first pool is created; a later call replaces them for every pool. While no reserve
+ * callback is set, every reservation is denied.
+ */
+void dynoffheap_bridge_set_callbacks(dynoffheap_reserve_cb reserve, dynoffheap_release_cb release);
+
+/*
+ * Creates a pool that reserves from the JVM in blocks of `block_size` bytes and reports
+ * to the callbacks under `pool_id`. Returns the handle, or 0 when block_size is outside
+ * [DYNOFFHEAP_MIN_BLOCK_SIZE, DYNOFFHEAP_MAX_BLOCK_SIZE] or memory is short.
+ */
+int64_t dynoffheap_bridge_pool_create(int64_t pool_id, int64_t block_size);
+
+/*
+ * Stores `text` (UTF-8, NUL-terminated, cut to DYNOFFHEAP_ERROR_MAX - 1 bytes) as the
+ * pool's last error. The Java side calls this from inside a denied reserve callback so
+ * that the native caller sees the JVM's reason; the pool then keeps that text instead of
+ * writing its own.
+ */
+void dynoffheap_bridge_pool_set_error(int64_t handle, const char *text);
+
+/*
+ * Copies the last error text into buf (see dynoffheap_last_error) and returns the length
+ * of the whole text. len <= 0 or buf NULL only returns the length.
+ */
+int64_t dynoffheap_bridge_pool_last_error(int64_t handle, char *buf, int64_t len);
+
+/* Getters: see "Accounting model" in dynoffheap.h. */
+int64_t dynoffheap_bridge_pool_used(int64_t handle);
+int64_t dynoffheap_bridge_pool_peak(int64_t handle);
+int64_t dynoffheap_bridge_pool_reserved(int64_t handle);
+
+/*
+ * Gives back to the JVM every whole block that live allocations do not need. Returns the
+ * bytes released (0 on a closed pool).
+ */
+int64_t dynoffheap_bridge_pool_shrink(int64_t handle);
+
+/*
+ * Calls the spill function the native side registered (if any) with `bytes`, then
+ * shrinks. Returns the bytes released to the JVM during the call, including releases
+ * that the spill function's frees triggered on the way (0 on a closed pool or when
+ * bytes <= 0, in which case nothing is called).
+ */
+int64_t dynoffheap_bridge_pool_spill(int64_t handle, int64_t bytes);
+
+/*
+ * Closes the pool: waits for a reservation in progress, releases every reserved byte to
+ * the JVM, and returns the bytes still held by live allocations (and reserve() calls),
+ * which the Java side reports as a leak. The pool then goes to the quarantine described
+ * above. Closing a closed pool does nothing and returns 0.
+ */
+int64_t dynoffheap_bridge_pool_close(int64_t handle);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DYNOFFHEAP_BRIDGE_H */

@@ -1,0 +1,1035 @@
+/*
+ * test_pool.c - tests of libdynoffheap through its public header (as a native library
+ * would use it) and its bridge API (as the Java side does), against the fake JVM.
+ *
+ * Built twice by the Makefile: as a release build, and as a debug build
+ * (-DDYNOFFHEAP_DEBUG) with AddressSanitizer and UndefinedBehaviorSanitizer. Tests of
+ * double frees run only in the debug build, where the pool's live-pointer set detects
+ * them before any freed memory is read.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dynoffheap.h"
+#include "dynoffheap_bridge.h"
+#include "testkit.h"
+
+#define KiB ((int64_t)1024)
+#define MiB (1024 * KiB)
+
+/* ------------------------------------------------------------------------------------ */
+/* Helpers                                                                              */
+/* ------------------------------------------------------------------------------------ */
+
+static dynoffheap_pool *pool_at(int64_t handle)
+{
+    return dynoffheap_pool_from_handle(handle);
+}
+
+static int error_contains(dynoffheap_pool *p, const char *needle)
+{
+    char buf[DYNOFFHEAP_ERROR_MAX];
+    dynoffheap_last_error(p, buf, sizeof buf);
+    if (strstr(buf, needle) != NULL)
+        return 1;
+    fprintf(stderr, "    error text \"%s\" lacks \"%s\"\n", buf, needle);
+    return 0;
+}
+
+static size_t error_length(dynoffheap_pool *p)
+{
+    return dynoffheap_last_error(p, NULL, 0);
+}
+
+/* The JVM side's total equals `reserved`, which is a whole number of blocks and covers
+ * `used`; the fake JVM saw no malformed call. */
+static void check_accounting(int64_t id, int64_t handle, int64_t block)
+{
+    int64_t reserved = dynoffheap_bridge_pool_reserved(handle);
+    CHECK_EQ(reserved % block, 0);
+    CHECK_EQ(fj_total(id), reserved);
+    CHECK(dynoffheap_bridge_pool_used(handle) <= reserved);
+    CHECK_EQ(atomic_load(&fj.bad_calls), 0);
+}
+
+/* A small deterministic random generator (xorshift64*). */
+static uint64_t next_random(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Single-thread basics                                                                 */
+/* ------------------------------------------------------------------------------------ */
+
+static void test_abi_and_wrappers_on_null(void)
+{
+    fj_reset();
+    CHECK_EQ(dynoffheap_bridge_abi_version(), DYNOFFHEAP_ABI_VERSION);
+    int64_t h = fj_pool(1, MiB);
+    CHECK(dynoffheap_abi_compatible(pool_at(h)));
+    CHECK_EQ(pool_at(h)->ops->ops_size, sizeof(struct dynoffheap_pool_ops));
+
+    /* The inline wrappers tolerate a NULL pool; the bridge tolerates handle 0. */
+    char buf[8] = "x";
+    CHECK(dynoffheap_pool_from_handle(0) == NULL);
+    CHECK(!dynoffheap_abi_compatible(NULL));
+    CHECK(dynoffheap_alloc(NULL, 10) == NULL);
+    CHECK(dynoffheap_reserve(NULL, 10) != 0);
+    CHECK_EQ(dynoffheap_used(NULL), 0);
+    CHECK_EQ(dynoffheap_last_error(NULL, buf, sizeof buf), 0);
+    CHECK(buf[0] == '\0');
+    dynoffheap_free(NULL, buf); /* must not touch buf */
+    CHECK_EQ(dynoffheap_bridge_pool_used(0), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(0), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_spill(0, 100), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+}
+
+static void test_create_rejects_bad_block_sizes(void)
+{
+    fj_reset();
+    CHECK_EQ(dynoffheap_bridge_pool_create(1, 0), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_create(1, -8 * MiB), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_create(1, DYNOFFHEAP_MIN_BLOCK_SIZE - 1), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_create(1, DYNOFFHEAP_MAX_BLOCK_SIZE + 1), 0);
+    int64_t h = dynoffheap_bridge_pool_create(1, DYNOFFHEAP_MIN_BLOCK_SIZE);
+    CHECK(h != 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+}
+
+static void test_alloc_free_single(void)
+{
+    fj_reset();
+    int64_t h = fj_pool(1, MiB);
+    dynoffheap_pool *p = pool_at(h);
+    char *a = dynoffheap_alloc(p, 100);
+    CHECK(a != NULL);
+    CHECK(((uintptr_t)a & 15) == 0);
+    memset(a, 0xab, 100);
+    CHECK_EQ(dynoffheap_used(p), 100 + 16); /* payload + header */
+    CHECK_EQ(dynoffheap_reserved(p), MiB);
+    CHECK_EQ(atomic_load(&fj.reserve_calls), 1);
+    check_accounting(1, h, MiB);
+
+    dynoffheap_free(p, a);
+    CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK_EQ(dynoffheap_reserved(p), MiB); /* one block of slack stays */
+    CHECK_EQ(dynoffheap_peak(p), 116);
+    CHECK_EQ(atomic_load(&fj.release_calls), 0);
+    CHECK_EQ(error_length(p), 0);
+
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+    CHECK_EQ(fj_total(1), 0);
+    CHECK_EQ(atomic_load(&fj.release_calls), 1);
+}
+
+static void test_peak_is_exact_single_thread(void)
+{
+    fj_reset();
+    int64_t h = fj_pool(1, MiB);
+    dynoffheap_pool *p = pool_at(h);
+    void *a = dynoffheap_alloc(p, 100);
+    void *b = dynoffheap_alloc(p, 200);
+    void *c = dynoffheap_alloc(p, 50);
+    CHECK_EQ(dynoffheap_peak(p), 116 + 216 + 66);
+    dynoffheap_free(p, b);
+    void *d = dynoffheap_alloc(p, 10);
+    CHECK_EQ(dynoffheap_used(p), 116 + 66 + 26);
+    CHECK_EQ(dynoffheap_peak(p), 116 + 216 + 66);
+    void *e = dynoffheap_alloc(p, 1000);
+    CHECK_EQ(dynoffheap_peak(p), 116 + 66 + 26 + 1016);
+    /* A peak reached and left between two reads is still seen (fast path). */
+    void *f = dynoffheap_alloc(p, 5000);
+    dynoffheap_free(p, f);
+    CHECK_EQ(dynoffheap_peak(p), 116 + 66 + 26 + 1016 + 5016);
+    dynoffheap_free(p, a);
+    dynoffheap_free(p, c);
+    dynoffheap_free(p, d);
+    dynoffheap_free(p, e);
+    CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+}
+
+static void test_aligned_allocations(void)
+{
+    fj_reset();
+    int64_t h = fj_pool(1, MiB);
+    dynoffheap_pool *p = pool_at(h);
+    const size_t alignments[] = {1, 2, 4, 8, 16, 32, 64, 128, 4096, 65536, 1 << 20,
+                                 DYNOFFHEAP_MAX_ALIGNMENT};
+    for (size_t i = 0; i < sizeof alignments / sizeof alignments[0]; i++) {
+        size_t align = alignments[i];
+        size_t effective = align < 16 ? 16 : align;
+        char *x = dynoffheap_alloc_aligned(p, align, 1000);
+        CHECK(x != NULL);
+        if (x == NULL)
+            continue;
+        CHECK(((uintptr_t)x & (effective - 1)) == 0);
+        memset(x, 0x5a, 1000);
+        CHECK_EQ(dynoffheap_used(p), 1000 + (int64_t)effective);
+        check_accounting(1, h, MiB);
+        dynoffheap_free(p, x);
+        CHECK_EQ(dynoffheap_used(p), 0);
+    }
+    CHECK_EQ(error_length(p), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+}
+
+static void test_bad_alignment(void)
+{
+    fj_reset();
+    int64_t h = fj_pool(1, MiB);
+    dynoffheap_pool *p = pool_at(h);
+    const size_t bad[] = {0, 3, 24, 48, 1000, DYNOFFHEAP_MAX_ALIGNMENT * 2, SIZE_MAX};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(dynoffheap_alloc_aligned(p, bad[i], 64) == NULL);
+        CHECK(error_contains(p, "alignment"));
+    }
+    CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK_EQ(atomic_load(&fj.reserve_calls), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+}
+
+static void test_zero_and_overflowing_sizes(void)
+{
+    fj_reset();
+    int64_t h = fj_pool(1, MiB);
+    dynoffheap_pool *p = pool_at(h);
+
+    CHECK(dynoffheap_alloc(p, 0) == NULL);
+    CHECK(error_contains(p, "size 0"));
+    CHECK(dynoffheap_alloc_aligned(p, 64, 0) == NULL);
+    CHECK(error_contains(p, "size 0"));
+
+    /* Sizes whose header, alignment or block rounding would overflow: no JVM call. */
+    const size_t huge[] = {SIZE_MAX,
+                           SIZE_MAX - 1,
+                           SIZE_MAX - 15,
+                           SIZE_MAX - 16,
+                           (size_t)INT64_MAX + 1,
+                           (size_t)INT64_MAX,
+                           (size_t)INT64_MAX - 15,
+                           (size_t)INT64_MAX - 16, /* total INT64_MAX: block rounding */
+                           (size_t)INT64_MAX - MiB};
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        CHECK(dynoffheap_alloc(p, huge[i]) == NULL);
+        CHECK(error_contains(p, "too large"));
+        CHECK(dynoffheap_alloc_aligned(p, 4096, huge[i]) == NULL);
+        CHECK(error_contains(p, "too large"));
+    }
+    CHECK(dynoffheap_alloc_aligned(p, 4096, (size_t)INT64_MAX - 4000) == NULL);
+    CHECK(error_contains(p, "too large"));
+    CHECK_EQ(atomic_load(&fj.reserve_calls), 0);
+
+    /* realloc to a huge size fails and keeps the old block. */
+    char *a = dynoffheap_alloc(p, 32);
+    CHECK(a != NULL);
+    memset(a, 7, 32);
+    CHECK(dynoffheap_realloc(p, a, SIZE_MAX) == NULL);
+    CHECK(error_contains(p, "too large"));
+    CHECK(a[31] == 7);
+    CHECK_EQ(dynoffheap_used(p), 48);
+
+    /* Big but representable: the JVM is asked and says no. */
+    atomic_store(&fj.budget, 64 * MiB);
+    int64_t calls = atomic_load(&fj.reserve_calls);
+    CHECK(dynoffheap_alloc(p, (size_t)1 << 62) == NULL);
+    CHECK(error_contains(p, "denied"));
+    CHECK_EQ(atomic_load(&fj.reserve_calls), calls + 1);
+    CHECK_EQ(dynoffheap_used(p), 48);
+    check_accounting(1, h, MiB);
+
+    dynoffheap_free(p, a);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+}
+
+static void test_realloc(void)
+{
+    fj_reset();
+    int64_t h = fj_pool(1, 64 * KiB);
+    dynoffheap_pool *p = pool_at(h);
+
+    unsigned char *a = dynoffheap_realloc(p, NULL, 100); /* = alloc */
+    CHECK(a != NULL);
+    for (int i = 0; i < 100; i++)
+        a[i] = (unsigned char)i;
+    CHECK_EQ(dynoffheap_used(p), 116);
+
+    unsigned char *b = dynoffheap_realloc(p, a, 10000); /* grow, contents kept */
+    CHECK(b != NULL);
+    int same = 1;
+    for (int i = 0; i < 100; i++)
+        same &= b[i] == (unsigned char)i;
+    CHECK(same);
+    CHECK_EQ(dynoffheap_used(p), 10016);
+    memset(b + 100, 1, 9900);
+
+    unsigned char *c = dynoffheap_realloc(p, b, 50); /* shrink */
+    CHECK(c != NULL);
+    same = 1;
+    for (int i = 0; i < 50; i++)
+        same &= c[i] == (unsigned char)i;
+    CHECK(same);
+    CHECK_EQ(dynoffheap_used(p), 66);
+
+    CHECK(dynoffheap_realloc(p, c, 0) == NULL); /* = free, not an error */
+    CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK_EQ(error_length(p), 0);
+
+    /* Over-aligned blocks keep their alignment and contents. */
+    unsigned char *x = dynoffheap_alloc_aligned(p, 256, 300);
+    CHECK(x != NULL);
+    for (int i = 0; i < 300; i++)
+        x[i] = (unsigned char)(i * 3);
+    unsigned char *y = dynoffheap_realloc(p, x, 5000);
+    CHECK(y != NULL);
+    CHECK(((uintptr_t)y & 255) == 0);
+    same = 1;
+    for (int i = 0; i < 300; i++)
+        same &= y[i] == (unsigned char)(i * 3);
+    CHECK(same);
+    CHECK_EQ(dynoffheap_used(p), 5000 + 256);
+    unsigned char *z = dynoffheap_realloc(p, y, 100);
+    CHECK(z != NULL);
+    CHECK(((uintptr_t)z & 255) == 0);
+    CHECK(z[99] == (unsigned char)(99 * 3));
+    CHECK_EQ(dynoffheap_used(p), 100 + 256);
+    dynoffheap_free(p, z);
+    CHECK_EQ(dynoffheap_used(p), 0);
+    check_accounting(1, h, 64 * KiB);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+}
+
+static void test_realloc_denied_keeps_old_block(void)
+{
+    fj_reset();
+    atomic_store(&fj.budget, 64 * KiB);
+    int64_t h = fj_pool(1, 64 * KiB);
+    dynoffheap_pool *p = pool_at(h);
+    char *a = dynoffheap_alloc(p, 1000);
+    CHECK(a != NULL);
+    memset(a, 0x11, 1000);
+    CHECK(dynoffheap_realloc(p, a, 200 * KiB) == NULL);
+    CHECK(error_contains(p, "denied"));
+    CHECK(a[0] == 0x11 && a[999] == 0x11);
+    CHECK_EQ(dynoffheap_used(p), 1016);
+    CHECK_EQ(dynoffheap_reserved(p), 64 * KiB);
+    check_accounting(1, h, 64 * KiB);
+
+    char *aligned = dynoffheap_alloc_aligned(p, 1024, 100);
+    CHECK(aligned != NULL);
+    CHECK(dynoffheap_realloc(p, aligned, 100 * KiB) == NULL);
+    CHECK_EQ(dynoffheap_used(p), 1016 + 1124);
+    dynoffheap_free(p, aligned);
+    dynoffheap_free(p, a);
+    CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+}
+
+static void test_free_null_is_noop(void)
+{
+    fj_reset();
+    int64_t h = fj_pool(1, MiB);
+    dynoffheap_pool *p = pool_at(h);
+    dynoffheap_free(p, NULL);
+    CHECK_EQ(error_length(p), 0);
+    CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+}
+
+#ifdef DYNOFFHEAP_DEBUG
+static void test_double_free_detected(void)
+{
+    fj_reset();
+    int64_t h = fj_pool(1, MiB);
+    dynoffheap_pool *p = pool_at(h);
+    void *a = dynoffheap_alloc(p, 100);
+    void *keep = dynoffheap_alloc(p, 50);
+    dynoffheap_free(p, a);
+    int64_t used = dynoffheap_used(p);
+    int64_t releases = atomic_load(&fj.release_calls);
+    dynoffheap_free(p, a);
+    CHECK(error_contains(p, "not a live allocation"));
+    CHECK_EQ(dynoffheap_used(p), used);
+    CHECK_EQ(atomic_load(&fj.release_calls), releases);
+    CHECK(dynoffheap_realloc(p, a, 10) == NULL);
+    CHECK(error_contains(p, "not a live allocation"));
+    CHECK_EQ(dynoffheap_used(p), used);
+    dynoffheap_free(p, keep);
+    CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+}
+#endif
+
+static void test_foreign_pointers_detected(void)
+{
+    fj_reset();
+    int64_t h1 = fj_pool(1, MiB), h2 = fj_pool(2, MiB);
+    dynoffheap_pool *p1 = pool_at(h1), *p2 = pool_at(h2);
+    char *a = dynoffheap_alloc(p1, 64);
+    CHECK(a != NULL);
+    memset(a, 3, 64);
+
+    /* Another pool's pointer. */
+    dynoffheap_free(p2, a);
+    CHECK(error_contains(p2, "not"));
+    CHECK_EQ(dynoffheap_used(p1), 80);
+    CHECK_EQ(dynoffheap_used(p2), 0);
+    CHECK(a[63] == 3); /* still live */
+
+    /* Memory that never came from a pool (its "header" bytes are readable zeros). */
+    static alignas(16) char static_buf[64];
+    char *heap_buf = calloc(1, 64);
+    CHECK(heap_buf != NULL);
+    dynoffheap_free(p1, static_buf + 16);
+    CHECK(error_contains(p1, "not"));
+    dynoffheap_free(p1, heap_buf + 16);
+    CHECK(error_contains(p1, "not"));
+    dynoffheap_free(p1, static_buf + 17); /* misaligned */
+    CHECK(error_contains(p1, "not allocated by this pool"));
+    CHECK(dynoffheap_realloc(p1, heap_buf + 32, 100) == NULL);
+    CHECK(error_contains(p1, "not"));
+    CHECK_EQ(dynoffheap_used(p1), 80);
+    free(heap_buf);
+
+    dynoffheap_free(p1, a);
+    CHECK_EQ(dynoffheap_used(p1), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h1), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h2), 0);
+}
+
+static void test_error_text_api(void)
+{
+    fj_reset();
+    int64_t h = fj_pool(1, MiB);
+    dynoffheap_pool *p = pool_at(h);
+    dynoffheap_bridge_pool_set_error(h, "abcdefghij");
+    char small[5] = "zzzz";
+    CHECK_EQ(dynoffheap_last_error(p, small, sizeof small), 10);
+    CHECK(strcmp(small, "abcd") == 0);
+    CHECK_EQ(dynoffheap_last_error(p, NULL, 0), 10);
+    char one[1] = {'q'};
+    CHECK_EQ(dynoffheap_last_error(p, one, 1), 10);
+    CHECK(one[0] == '\0');
+    char jbuf[64];
+    CHECK_EQ(dynoffheap_bridge_pool_last_error(h, jbuf, sizeof jbuf), 10);
+    CHECK(strcmp(jbuf, "abcdefghij") == 0);
+
+    char longtext[2000];
+    memset(longtext, 'L', sizeof longtext - 1);
+    longtext[sizeof longtext - 1] = '\0';
+    dynoffheap_bridge_pool_set_error(h, longtext);
+    CHECK_EQ(dynoffheap_last_error(p, NULL, 0), DYNOFFHEAP_ERROR_MAX - 1);
+    dynoffheap_bridge_pool_set_error(h, NULL);
+    CHECK_EQ(dynoffheap_last_error(p, NULL, 0), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Block accounting                                                                     */
+/* ------------------------------------------------------------------------------------ */
+
+static void test_large_allocation_reserves_rounded_blocks(void)
+{
+    fj_reset();
+    const int64_t block = 64 * KiB;
+    int64_t h = fj_pool(1, block);
+    dynoffheap_pool *p = pool_at(h);
+    void *big = dynoffheap_alloc(p, 200 * KiB); /* 204816 bytes charged: 4 blocks */
+    CHECK(big != NULL);
+    CHECK_EQ(atomic_load(&fj.reserve_calls), 1);
+    CHECK_EQ(dynoffheap_reserved(p), 4 * block);
+    check_accounting(1, h, block);
+    dynoffheap_free(p, big); /* 4 unused blocks: release down to one */
+    CHECK_EQ(atomic_load(&fj.release_calls), 1);
+    CHECK_EQ(dynoffheap_reserved(p), block);
+    check_accounting(1, h, block);
+    CHECK_EQ(dynoffheap_bridge_pool_shrink(h), block);
+    CHECK_EQ(dynoffheap_reserved(p), 0);
+    CHECK_EQ(fj_total(1), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+}
+
+/* Random single-thread workload with an exact model of `used`. */
+static void test_block_accounting_exact(void)
+{
+    fj_reset();
+    const int64_t block = 64 * KiB;
+    int64_t h = fj_pool(1, block);
+    dynoffheap_pool *p = pool_at(h);
+    enum { SLOTS = 100, OPS = 5000 };
+    void *ptrs[SLOTS] = {0};
+    int64_t charged[SLOTS] = {0};
+    int64_t model_used = 0, model_peak = 0;
+    uint64_t rng = 12345;
+    int accounting_ok = 1;
+
+    for (int op = 0; op < OPS; op++) {
+        int slot = (int)(next_random(&rng) % SLOTS);
+        if (ptrs[slot] != NULL) {
+            dynoffheap_free(p, ptrs[slot]);
+            ptrs[slot] = NULL;
+            model_used -= charged[slot];
+        } else {
+            uint64_t r = next_random(&rng);
+            size_t size = r % 16 == 0 ? (size_t)(100 * KiB + (int64_t)(r >> 8) % (200 * KiB))
+                                      : (size_t)(1 + (r >> 8) % 20000);
+            size_t align = r % 7 == 0 ? 64 : 16;
+            ptrs[slot] = dynoffheap_alloc_aligned(p, align, size);
+            CHECK(ptrs[slot] != NULL);
+            charged[slot] = (int64_t)size + (align > 16 ? (int64_t)align : 16);
+            model_used += charged[slot];
+            if (model_used > model_peak)
+                model_peak = model_used;
+        }
+        int64_t reserved = dynoffheap_reserved(p);
+        accounting_ok &= dynoffheap_used(p) == model_used;
+        accounting_ok &= reserved % block == 0;
+        accounting_ok &= fj_total(1) == reserved;
+        accounting_ok &= model_used <= reserved;
+    }
+    CHECK(accounting_ok);
+    CHECK_EQ(dynoffheap_peak(p), model_peak);
+    for (int i = 0; i < SLOTS; i++)
+        dynoffheap_free(p, ptrs[i]);
+    CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK(dynoffheap_reserved(p) <= 2 * block);
+    check_accounting(1, h, block);
+    dynoffheap_bridge_pool_shrink(h);
+    CHECK_EQ(dynoffheap_reserved(p), 0);
+    CHECK_EQ(fj_total(1), 0);
+    CHECK_EQ(atomic_load(&fj.bad_calls), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+}
+
+/* Alloc/free cycles that cross a block boundary must not call the JVM each time. */
+static void test_hysteresis_limits_callbacks(void)
+{
+    fj_reset();
+    const int64_t block = 64 * KiB;
+    int64_t h = fj_pool(1, block);
+    dynoffheap_pool *p = pool_at(h);
+    void *base = dynoffheap_alloc(p, 60 * KiB); /* most of block 1 */
+    CHECK(base != NULL);
+    for (int i = 0; i < 10000; i++) {
+        void *x = dynoffheap_alloc(p, 40 * KiB); /* needs block 2 */
+        CHECK(x != NULL);
+        dynoffheap_free(p, x);
+        void *y = dynoffheap_alloc(p, 1 * KiB);
+        dynoffheap_free(p, y);
+    }
+    CHECK_EQ(atomic_load(&fj.reserve_calls), 2);
+    CHECK_EQ(atomic_load(&fj.release_calls), 0);
+
+    /* Swings of five blocks: at most one reservation and one release per swing. */
+    for (int i = 0; i < 100; i++) {
+        void *x = dynoffheap_alloc(p, (size_t)(5 * block));
+        CHECK(x != NULL);
+        dynoffheap_free(p, x);
+    }
+    int64_t callbacks = atomic_load(&fj.reserve_calls) + atomic_load(&fj.release_calls);
+    CHECK(callbacks <= 2 + 2 * 100);
+    check_accounting(1, h, block);
+    dynoffheap_free(p, base);
+    CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+    CHECK_EQ(fj_total(1), 0);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Denials                                                                              */
+/* ------------------------------------------------------------------------------------ */
+
+static void test_denial_rolls_back(void)
+{
+    fj_reset();
+    const int64_t block = 64 * KiB;
+    atomic_store(&fj.budget, 2 * block);
+    int64_t h = fj_pool(1, block);
+    dynoffheap_pool *p = pool_at(h);
+    void *a = dynoffheap_alloc(p, 100 * KiB); /* 2 blocks */
+    CHECK(a != NULL);
+    CHECK_EQ(dynoffheap_reserved(p), 2 * block);
+    int64_t used = dynoffheap_used(p);
+    int64_t peak = dynoffheap_peak(p);
+
+    CHECK(dynoffheap_alloc(p, 50 * KiB) == NULL); /* needs a third block */
+    CHECK(error_contains(p, "denied"));
+    CHECK(error_contains(p, "51200"));
+    CHECK(error_contains(p, "used 102416"));
+    CHECK(error_contains(p, "reserved 131072"));
+    CHECK_EQ(dynoffheap_used(p), used);
+    CHECK_EQ(dynoffheap_peak(p), peak);
+    CHECK_EQ(dynoffheap_reserved(p), 2 * block);
+    CHECK_EQ(atomic_load(&fj.denials), 1);
+    check_accounting(1, h, block);
+
+    /* The JVM side's own reason replaces the pool's text. */
+    atomic_store(&fj.deny_reason, "executor quota exceeded: 1 GiB budget");
+    CHECK(dynoffheap_alloc(p, 50 * KiB) == NULL);
+    char buf[DYNOFFHEAP_ERROR_MAX];
+    dynoffheap_last_error(p, buf, sizeof buf);
+    CHECK(strcmp(buf, "executor quota exceeded: 1 GiB budget") == 0);
+    CHECK_EQ(dynoffheap_used(p), used);
+
+    /* Small allocations still fit in the reserved headroom. */
+    void *small = dynoffheap_alloc(p, 1000);
+    CHECK(small != NULL);
+    dynoffheap_free(p, small);
+    dynoffheap_free(p, a);
+    CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+    CHECK_EQ(fj_total(1), 0);
+}
+
+static void test_no_callbacks_means_denied(void)
+{
+    fj_reset();
+    dynoffheap_bridge_set_callbacks(NULL, NULL);
+    int64_t h = dynoffheap_bridge_pool_create(1, MiB);
+    dynoffheap_pool *p = pool_at(h);
+    CHECK(dynoffheap_alloc(p, 10) == NULL);
+    CHECK(error_contains(p, "no JVM callbacks"));
+    CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK_EQ(dynoffheap_reserved(p), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+    fj_reset();
+}
+
+static void test_explicit_reserve_release(void)
+{
+    fj_reset();
+    const int64_t block = 64 * KiB;
+    int64_t h = fj_pool(1, block);
+    dynoffheap_pool *p = pool_at(h);
+    CHECK_EQ(dynoffheap_reserve(p, 10000), 0);
+    CHECK_EQ(dynoffheap_used(p), 10000);
+    CHECK_EQ(dynoffheap_reserved(p), block);
+    CHECK_EQ(dynoffheap_reserve(p, 0), 0);
+    dynoffheap_release(p, 4000);
+    CHECK_EQ(dynoffheap_used(p), 6000);
+    dynoffheap_release(p, 7000); /* more than reserved that way */
+    CHECK(error_contains(p, "more than"));
+    CHECK_EQ(dynoffheap_used(p), 6000);
+    CHECK(dynoffheap_reserve(p, -5) != 0);
+    CHECK(error_contains(p, "negative"));
+    dynoffheap_release(p, -5);
+    CHECK(error_contains(p, "negative"));
+
+    CHECK_EQ(dynoffheap_reserve(p, 3 * block), 0); /* larger than a block */
+    CHECK_EQ(dynoffheap_used(p), 6000 + 3 * block);
+    check_accounting(1, h, block);
+    atomic_store(&fj.budget, fj_total(1));
+    CHECK(dynoffheap_reserve(p, 2 * block) != 0);
+    CHECK(error_contains(p, "denied"));
+    CHECK_EQ(dynoffheap_used(p), 6000 + 3 * block);
+    dynoffheap_release(p, 3 * block + 6000);
+    CHECK_EQ(dynoffheap_used(p), 0);
+    check_accounting(1, h, block);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Spill                                                                                */
+/* ------------------------------------------------------------------------------------ */
+
+struct stash {
+    dynoffheap_pool *pool;
+    void *ptrs[64];
+    int count;
+    int64_t calls;
+    int64_t last_wanted;
+};
+
+#define STASH_ITEM ((size_t)(16 * KiB))
+
+static int64_t stash_spill(void *ctx, int64_t bytes_wanted)
+{
+    struct stash *s = ctx;
+    s->calls++;
+    s->last_wanted = bytes_wanted;
+    int64_t freed = 0;
+    while (s->count > 0 && freed < bytes_wanted) {
+        dynoffheap_free(s->pool, s->ptrs[--s->count]);
+        freed += (int64_t)STASH_ITEM + 16;
+    }
+    return freed;
+}
+
+static void test_spill_calls_native_and_releases_blocks(void)
+{
+    fj_reset();
+    const int64_t block = 64 * KiB;
+    int64_t h = fj_pool(1, block);
+    dynoffheap_pool *p = pool_at(h);
+    struct stash s = {.pool = p};
+    for (int i = 0; i < 40; i++) {
+        s.ptrs[i] = dynoffheap_alloc(p, STASH_ITEM);
+        CHECK(s.ptrs[i] != NULL);
+    }
+    s.count = 40;
+    dynoffheap_set_spill(p, stash_spill, &s);
+    int64_t before = dynoffheap_reserved(p);
+    CHECK_EQ(before, (40 * 16400 + block - 1) / block * block);
+
+    int64_t released = dynoffheap_bridge_pool_spill(h, 200000);
+    CHECK_EQ(s.calls, 1);
+    CHECK_EQ(s.last_wanted, 200000);
+    CHECK_EQ(s.count, 40 - 13); /* 13 * 16400 >= 200000 */
+    int64_t used = dynoffheap_used(p);
+    CHECK_EQ(used, 27 * 16400);
+    int64_t after = dynoffheap_reserved(p);
+    CHECK_EQ(after, (used + block - 1) / block * block); /* every whole unused block */
+    CHECK_EQ(released, before - after);
+    check_accounting(1, h, block);
+
+    /* Without a spill function, spill is a shrink. */
+    dynoffheap_set_spill(p, NULL, NULL);
+    CHECK_EQ(dynoffheap_bridge_pool_spill(h, 100000), 0);
+    CHECK_EQ(s.calls, 1);
+    CHECK_EQ(dynoffheap_bridge_pool_spill(h, 0), 0);
+
+    while (s.count > 0)
+        dynoffheap_free(p, s.ptrs[--s.count]);
+    CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+    CHECK_EQ(fj_total(1), 0);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Close                                                                                */
+/* ------------------------------------------------------------------------------------ */
+
+static void test_close_reports_leaks_and_refuses_use(void)
+{
+    fj_reset();
+    const int64_t block = 64 * KiB;
+    int64_t h = fj_pool(1, block);
+    dynoffheap_pool *p = pool_at(h);
+    char *a = dynoffheap_alloc(p, 1000);
+    void *b = dynoffheap_alloc(p, 2000);
+    void *c = dynoffheap_alloc_aligned(p, 64, 3000);
+    CHECK(dynoffheap_reserve(p, 500) == 0);
+    memset(a, 9, 1000);
+    dynoffheap_free(p, b);
+    int64_t live = 1016 + 3064 + 500;
+    CHECK_EQ(dynoffheap_used(p), live);
+
+    int64_t releases = atomic_load(&fj.release_calls);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), live);
+    CHECK_EQ(fj_total(1), 0);
+    CHECK_EQ(atomic_load(&fj.release_calls), releases + 1);
+    CHECK_EQ(dynoffheap_reserved(p), 0);
+    CHECK_EQ(dynoffheap_used(p), live);
+
+    int64_t reserves = atomic_load(&fj.reserve_calls);
+    CHECK(dynoffheap_alloc(p, 10) == NULL);
+    CHECK(error_contains(p, "pool closed"));
+    CHECK(dynoffheap_alloc_aligned(p, 128, 10) == NULL);
+    CHECK(error_contains(p, "pool closed"));
+    CHECK(dynoffheap_reserve(p, 100) != 0);
+    CHECK(error_contains(p, "pool closed"));
+    CHECK(dynoffheap_realloc(p, a, 100000) == NULL);
+    CHECK(error_contains(p, "pool closed"));
+    CHECK(a[999] == 9);
+    CHECK_EQ(atomic_load(&fj.reserve_calls), reserves);
+
+    /* Freeing after close frees without calling the JVM. */
+    dynoffheap_free(p, a);
+    dynoffheap_free(p, c);
+    dynoffheap_release(p, 500);
+    CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK_EQ(atomic_load(&fj.release_calls), releases + 1);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_shrink(h), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_spill(h, 100), 0);
+    dynoffheap_set_spill(p, stash_spill, NULL);
+    CHECK_EQ(dynoffheap_bridge_pool_spill(h, 100), 0);
+    CHECK(dynoffheap_peak(p) >= live);
+    check_accounting(1, h, block);
+}
+
+static void test_closed_pools_quarantined(void)
+{
+    fj_reset();
+    /* More closes than the quarantine holds: the oldest pools are freed on the way. */
+    int64_t last = 0;
+    int ok = 1;
+    for (int i = 0; i < DYNOFFHEAP_QUARANTINE_SIZE + 100; i++) {
+        int64_t h = fj_pool(50, DYNOFFHEAP_MIN_BLOCK_SIZE);
+        dynoffheap_pool *p = pool_at(h);
+        void *x = dynoffheap_alloc(p, 10);
+        ok &= x != NULL;
+        ok &= dynoffheap_bridge_pool_close(h) == 26;
+        dynoffheap_free(p, x); /* late free on a closed pool */
+        ok &= dynoffheap_used(p) == 0;
+        last = h;
+    }
+    CHECK(ok);
+    CHECK_EQ(fj_total(50), 0);
+    CHECK(dynoffheap_alloc(pool_at(last), 10) == NULL);
+    CHECK(error_contains(pool_at(last), "pool closed"));
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Threads                                                                              */
+/* ------------------------------------------------------------------------------------ */
+
+struct storm_arg {
+    dynoffheap_pool *pool;
+    uint64_t seed;
+    int iterations;
+    _Atomic int64_t *failures;   /* unexpected NULLs or corrupted contents */
+    _Atomic int64_t *denied;     /* NULLs expected under a budget */
+    int expect_denials;
+};
+
+#define STORM_LIVE 32
+
+static size_t storm_size(uint64_t r)
+{
+    switch (r % 64) {
+    case 0:
+        return (size_t)(300 * KiB); /* larger than a block of the storm pools */
+    case 1: case 2: case 3: case 4:
+        return (size_t)(4 * KiB + (int64_t)(r >> 8) % (60 * KiB));
+    default:
+        return (size_t)(8 + (r >> 8) % 2048);
+    }
+}
+
+static void *storm_thread(void *arg)
+{
+    struct storm_arg *a = arg;
+    void *live[STORM_LIVE] = {0};
+    size_t sizes[STORM_LIVE] = {0};
+    uint64_t rng = a->seed;
+    for (int i = 0; i < a->iterations; i++) {
+        uint64_t r = next_random(&rng);
+        int slot = (int)(r % STORM_LIVE);
+        if (live[slot] != NULL) {
+            unsigned char *m = live[slot];
+            if (m[0] != (unsigned char)slot || m[sizes[slot] - 1] != (unsigned char)slot)
+                atomic_fetch_add(a->failures, 1);
+            if (r % 5 == 0) { /* some reallocs */
+                size_t n = storm_size(next_random(&rng));
+                unsigned char *g = dynoffheap_realloc(a->pool, m, n);
+                if (g != NULL) {
+                    g[0] = (unsigned char)slot;
+                    g[n - 1] = (unsigned char)slot;
+                    live[slot] = g;
+                    sizes[slot] = n;
+                    continue;
+                }
+                atomic_fetch_add(a->expect_denials ? a->denied : a->failures, 1);
+            }
+            dynoffheap_free(a->pool, m);
+            live[slot] = NULL;
+        } else {
+            size_t n = storm_size(next_random(&rng));
+            unsigned char *m = (r & 8) ? dynoffheap_alloc_aligned(a->pool, 64, n)
+                                       : dynoffheap_alloc(a->pool, n);
+            if (m == NULL) {
+                atomic_fetch_add(a->expect_denials ? a->denied : a->failures, 1);
+                /* Under a budget: give back half of what this thread holds. */
+                for (int k = 0; k < STORM_LIVE; k += 2) {
+                    dynoffheap_free(a->pool, live[k]);
+                    live[k] = NULL;
+                }
+                continue;
+            }
+            m[0] = (unsigned char)slot;
+            m[n - 1] = (unsigned char)slot;
+            live[slot] = m;
+            sizes[slot] = n;
+        }
+    }
+    for (int k = 0; k < STORM_LIVE; k++)
+        dynoffheap_free(a->pool, live[k]);
+    return NULL;
+}
+
+/* A reader hammering the getters and the error text while the storm runs. */
+struct reader_arg {
+    int64_t handle;
+    _Atomic int stop;
+    _Atomic int64_t bad;
+};
+
+static void *reader_thread(void *arg)
+{
+    struct reader_arg *r = arg;
+    char buf[64];
+    while (!atomic_load(&r->stop)) {
+        int64_t used = dynoffheap_bridge_pool_used(r->handle);
+        int64_t reserved = dynoffheap_bridge_pool_reserved(r->handle);
+        if (used < 0 || reserved < 0)
+            atomic_fetch_add(&r->bad, 1);
+        dynoffheap_bridge_pool_peak(r->handle);
+        dynoffheap_bridge_pool_last_error(r->handle, buf, sizeof buf);
+    }
+    return NULL;
+}
+
+static void run_storm(int64_t handle, int threads, int iterations, int expect_denials,
+                      _Atomic int64_t *failures, _Atomic int64_t *denied)
+{
+    pthread_t tids[8];
+    struct storm_arg args[8];
+    struct reader_arg reader = {.handle = handle};
+    pthread_t reader_tid;
+    pthread_create(&reader_tid, NULL, reader_thread, &reader);
+    for (int t = 0; t < threads; t++) {
+        args[t] = (struct storm_arg){.pool = pool_at(handle),
+                                     .seed = 0x9E3779B97F4A7C15ULL * (uint64_t)(t + 1),
+                                     .iterations = iterations,
+                                     .failures = failures,
+                                     .denied = denied,
+                                     .expect_denials = expect_denials};
+        pthread_create(&tids[t], NULL, storm_thread, &args[t]);
+    }
+    for (int t = 0; t < threads; t++)
+        pthread_join(tids[t], NULL);
+    atomic_store(&reader.stop, 1);
+    pthread_join(reader_tid, NULL);
+    CHECK_EQ(atomic_load(&reader.bad), 0);
+}
+
+static void test_thread_storm_exact_accounting(void)
+{
+    fj_reset();
+    const int64_t block = 256 * KiB;
+    int64_t h = fj_pool(3, block);
+    _Atomic int64_t failures = 0, denied = 0;
+    run_storm(h, 4, 20000, 0, &failures, &denied);
+    CHECK_EQ(atomic_load(&failures), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_used(h), 0);
+    check_accounting(3, h, block);
+    CHECK(dynoffheap_bridge_pool_peak(h) > 0);
+    CHECK(atomic_load(&fj.reserve_calls) > 0);
+    dynoffheap_bridge_pool_shrink(h);
+    CHECK_EQ(dynoffheap_bridge_pool_reserved(h), 0);
+    CHECK_EQ(fj_total(3), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+    CHECK_EQ(atomic_load(&fj.bad_calls), 0);
+}
+
+static void test_thread_storm_under_budget(void)
+{
+    fj_reset();
+    const int64_t block = 64 * KiB;
+    const int64_t budget = 512 * KiB;
+    atomic_store(&fj.budget, budget);
+    int64_t h = fj_pool(4, block);
+    _Atomic int64_t failures = 0, denied = 0;
+    run_storm(h, 4, 20000, 1, &failures, &denied);
+    CHECK_EQ(atomic_load(&failures), 0);
+    CHECK(atomic_load(&denied) > 0);
+    CHECK(atomic_load(&fj.denials) > 0);
+    CHECK(fj_total(4) <= budget);
+    CHECK_EQ(dynoffheap_bridge_pool_used(h), 0);
+    check_accounting(4, h, block);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+    CHECK_EQ(fj_total(4), 0);
+}
+
+/* Memory allocated on one thread and freed on another. */
+struct handoff_arg {
+    dynoffheap_pool *pool;
+    void **ptrs;
+    int count;
+    int allocate;
+    _Atomic int64_t *failures;
+};
+
+static void *handoff_thread(void *arg)
+{
+    struct handoff_arg *a = arg;
+    for (int i = 0; i < a->count; i++) {
+        if (a->allocate) {
+            a->ptrs[i] = dynoffheap_alloc(a->pool, (size_t)(16 + (i * 37) % 3000));
+            if (a->ptrs[i] == NULL)
+                atomic_fetch_add(a->failures, 1);
+        } else {
+            dynoffheap_free(a->pool, a->ptrs[i]);
+        }
+    }
+    return NULL;
+}
+
+static void test_cross_thread_free(void)
+{
+    fj_reset();
+    const int64_t block = 128 * KiB;
+    int64_t h = fj_pool(5, block);
+    enum { THREADS = 4, EACH = 3000 };
+    static void *ptrs[THREADS][EACH];
+    _Atomic int64_t failures = 0;
+    pthread_t tids[THREADS];
+    struct handoff_arg args[THREADS];
+    for (int phase = 1; phase >= 0; phase--) {
+        for (int t = 0; t < THREADS; t++) {
+            /* Phase 1 allocates into row t; phase 0 frees row t+1 on thread t. */
+            int row = phase ? t : (t + 1) % THREADS;
+            args[t] = (struct handoff_arg){.pool = pool_at(h), .ptrs = ptrs[row],
+                                           .count = EACH, .allocate = phase,
+                                           .failures = &failures};
+            pthread_create(&tids[t], NULL, handoff_thread, &args[t]);
+        }
+        for (int t = 0; t < THREADS; t++)
+            pthread_join(tids[t], NULL);
+        check_accounting(5, h, block);
+    }
+    CHECK_EQ(atomic_load(&failures), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_used(h), 0);
+    dynoffheap_bridge_pool_shrink(h);
+    CHECK_EQ(dynoffheap_bridge_pool_reserved(h), 0);
+    CHECK_EQ(fj_total(5), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+}
+
+/* ------------------------------------------------------------------------------------ */
+
+int main(void)
+{
+    static const struct tk_test tests[] = {
+        {"abi and wrappers on NULL", test_abi_and_wrappers_on_null},
+        {"create rejects bad block sizes", test_create_rejects_bad_block_sizes},
+        {"alloc/free single", test_alloc_free_single},
+        {"peak exact single thread", test_peak_is_exact_single_thread},
+        {"aligned allocations", test_aligned_allocations},
+        {"bad alignment", test_bad_alignment},
+        {"zero and overflowing sizes", test_zero_and_overflowing_sizes},
+        {"realloc", test_realloc},
+        {"realloc denied keeps old block", test_realloc_denied_keeps_old_block},
+        {"free NULL is a no-op", test_free_null_is_noop},
+#ifdef DYNOFFHEAP_DEBUG
+        {"double free detected (debug)", test_double_free_detected},
+#endif
+        {"foreign pointers detected", test_foreign_pointers_detected},
+        {"error text api", test_error_text_api},
+        {"large allocation reserves rounded blocks", test_large_allocation_reserves_rounded_blocks},
+        {"block accounting exact", test_block_accounting_exact},
+        {"hysteresis limits callbacks", test_hysteresis_limits_callbacks},
+        {"denial rolls back", test_denial_rolls_back},
+        {"no callbacks means denied", test_no_callbacks_means_denied},
+        {"explicit reserve/release", test_explicit_reserve_release},
+        {"spill calls native and releases blocks", test_spill_calls_native_and_releases_blocks},
+        {"close reports leaks and refuses use", test_close_reports_leaks_and_refuses_use},
+        {"closed pools quarantined", test_closed_pools_quarantined},
+        {"thread storm exact accounting", test_thread_storm_exact_accounting},
+        {"thread storm under budget", test_thread_storm_under_budget},
+        {"cross-thread free", test_cross_thread_free},
+    };
+    return tk_run(tests, sizeof tests / sizeof tests[0]);
+}

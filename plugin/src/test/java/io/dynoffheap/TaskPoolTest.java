@@ -1,0 +1,147 @@
+package io.dynoffheap;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.sun.jna.Function;
+import com.sun.jna.Pointer;
+import io.dynoffheap.config.PluginSettings;
+import io.dynoffheap.memory.ExecutorQuota;
+import io.dynoffheap.memory.GcCoordinator;
+import io.dynoffheap.memory.HeapShrink;
+import io.dynoffheap.memory.MemoryLeak;
+import io.dynoffheap.memory.MemoryStats;
+import io.dynoffheap.memory.ShortfallLadder;
+import io.dynoffheap.memory.TreeMemoryConsumer;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.spark.SparkConf;
+import org.apache.spark.memory.MemoryConsumer;
+import org.apache.spark.memory.MemoryMode;
+import org.apache.spark.memory.SparkOutOfMemoryError;
+import org.apache.spark.memory.TaskMemoryManager;
+import org.apache.spark.memory.UnifiedMemoryManager;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A real libdynoffheap pool bound to a node of a real task tree (dynamic sizing, Spark's own
+ * TaskMemoryManager). Native allocations go through the pool's function table, as native code
+ * using dynoffheap.h does.
+ */
+class TaskPoolTest {
+  private static final long MIB = 1L << 20;
+  private static final long BLOCK = MIB;
+
+  private final TaskMemoryManager tmm = taskMemoryManager();
+  private final AtomicLong heap = new AtomicLong(10 * MIB);
+  private final ExecutorQuota quota = new ExecutorQuota(26 * MIB, heap::get);
+  private final ShortfallLadder ladder = new ShortfallLadder(quota,
+      new GcCoordinator(() -> { }, HeapShrink.of(false), 0, System::nanoTime), 1, 1);
+  private final TreeMemoryConsumer consumer =
+      TreeMemoryConsumer.dynamic(tmm, "task-3", ladder, new MemoryStats());
+  private final TaskNativeMemory task = new TaskNativeMemory(3, consumer,
+      MemoryPlan.of(PluginSettings.from(new SparkConf(false)), 26 * MIB, 1, 1), BLOCK);
+  private final TaskPool pool = task.newPool("native-op");
+
+  @AfterEach
+  void endTask() {
+    task.close();
+  }
+
+  @Test
+  void allocationsReserveWholeBlocksFromTheNode() {
+    long ptr = alloc(pool, 100_000);
+    assertNotEquals(0, ptr);
+    assertEquals(BLOCK, pool.node().usedBytes());
+    assertEquals(BLOCK, quota.nativeBytes());
+    assertTrue(pool.used() >= 100_000);
+    long big = alloc(pool, 3 * MIB);
+    assertEquals(4 * BLOCK, pool.node().usedBytes(), "the first block's headroom + 3 more cover 3 MiB");
+    free(pool, big);
+    free(pool, ptr);
+    assertTrue(pool.node().usedBytes() <= BLOCK, "keeps at most one block of slack");
+  }
+
+  @Test
+  void aDeniedAllocationBecomesThePluginsErrorThroughTheCallWrapper() {
+    alloc(pool, 10 * MIB);
+    SparkOutOfMemoryError error = assertThrows(SparkOutOfMemoryError.class,
+        () -> pool.call(() -> alloc(pool, 10 * MIB) == 0 ? -1 : 0));
+    String message = error.getMessage();
+    assertTrue(message.contains("budget 27262976"), message);
+    assertTrue(message.contains("native-op: used 11534336"), message);
+    assertTrue(message.contains("spark.executor.memory"), message);
+    assertTrue(pool.node().usedBytes() == 11 * MIB, "the denied request left nothing reserved");
+  }
+
+  @Test
+  void anOperatorFailureThatIsNoDenialIsReportedWithThePoolsErrorText() {
+    IllegalStateException error = assertThrows(IllegalStateException.class,
+        () -> pool.call(() -> alloc(pool, 0) == 0 ? -2 : 0));
+    assertTrue(error.getMessage().contains("task-3/native-op"), error.getMessage());
+    assertTrue(error.getMessage().contains("failed with -2"), error.getMessage());
+  }
+
+  @Test
+  void sparkSpillShrinksThePoolsUnusedBlocks() {
+    long ptr = alloc(pool, 9 * MIB);
+    free(pool, ptr);
+    long slack = pool.node().usedBytes();
+    assertTrue(slack > 0);
+    new Hog(tmm).take(38 * MIB);
+    assertEquals(0, pool.node().usedBytes());
+    assertEquals(slack, consumer.spilledBytes());
+  }
+
+  @Test
+  void liveAllocationsAtTaskEndAreReportedAsALeak() {
+    alloc(pool, 5000);
+    List<MemoryLeak> leaks = task.close();
+    assertEquals(1, leaks.size(), leaks.toString());
+    assertTrue(leaks.get(0).path().contains("task-3/native-op"), leaks.toString());
+    assertTrue(leaks.get(0).bytes() >= 5000);
+    assertEquals(0, quota.nativeBytes());
+    assertEquals(0, tmm.getMemoryConsumptionForThisTask());
+  }
+
+  private static TaskMemoryManager taskMemoryManager() {
+    SparkConf conf = new SparkConf(false).set("spark.testing.memory", Long.toString(64 * MIB))
+        .set("spark.testing.reservedMemory", "0");
+    return new TaskMemoryManager(UnifiedMemoryManager.apply(conf, 1), 3);
+  }
+
+  /** dynoffheap_alloc(pool, size) as the header's inline wrapper does it: through the ops table. */
+  static long alloc(TaskPool pool, long size) {
+    return Pointer.nativeValue(op(pool, 2).invokePointer(new Object[] {new Pointer(pool.handle()), size}));
+  }
+
+  /** dynoffheap_free(pool, ptr). */
+  static void free(TaskPool pool, long ptr) {
+    op(pool, 5).invokeVoid(new Object[] {new Pointer(pool.handle()), new Pointer(ptr)});
+  }
+
+  /** The {@code index}-th 8-byte slot of struct dynoffheap_pool_ops: 1 holds the two uint32 version fields, 2 alloc, 5 free. */
+  private static Function op(TaskPool pool, int index) {
+    Pointer ops = new Pointer(pool.handle()).getPointer(0);
+    return Function.getFunction(ops.getPointer(8L * (index - 1)));
+  }
+
+  /** A JVM-side consumer that wants nearly the whole on-heap pool. */
+  private static final class Hog extends MemoryConsumer {
+    Hog(TaskMemoryManager tmm) {
+      super(tmm, MemoryMode.ON_HEAP);
+    }
+
+    long take(long bytes) {
+      return acquireMemory(bytes);
+    }
+
+    @Override
+    public long spill(long size, MemoryConsumer trigger) {
+      return 0;
+    }
+  }
+}
