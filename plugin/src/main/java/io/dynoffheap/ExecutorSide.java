@@ -20,6 +20,7 @@ import org.slf4j.LoggerFactory;
 final class ExecutorSide implements ExecutorPlugin {
   private static final Logger LOG = LoggerFactory.getLogger(ExecutorSide.class);
   private ExecutorMemory memory;
+  private MemoryTimeline timeline;
 
   @Override
   public void init(PluginContext context, Map<String, String> extraConf) {
@@ -40,11 +41,18 @@ final class ExecutorSide implements ExecutorPlugin {
     }
     PluginMetrics.register(context.metricRegistry(), memory);
     NativeMemory.install(memory);
+    if (!settings.timelineDir().isEmpty()) {
+      timeline = MemoryTimeline.start(settings.timelineDir(), conf.get("spark.app.id", "app"),
+          context.executorID(), memory, settings.timelineIntervalMillis());
+    }
     LOG.info("Dynamic off-heap sizing plugin in executor {}: {}", context.executorID(), plan);
   }
 
   @Override
   public void shutdown() {
+    if (timeline != null) {
+      timeline.close();
+    }
     if (memory != null) {
       NativeMemory.uninstall(memory);
     }

@@ -6,9 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.dynoffheap.config.PluginSettings;
 import io.dynoffheap.memory.TreeNode;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
+import java.util.stream.Stream;
 import org.apache.spark.SparkEnv;
 import org.apache.spark.SparkException;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -28,7 +31,9 @@ class PluginInLocalSparkTest {
 
   @Test
   void rddAndSqlTasksReserveThroughThePluginAndMetricsAreRegistered() throws Exception {
-    try (SparkSession spark = session(true).getOrCreate()) {
+    Path timelines = Files.createTempDirectory(Path.of("target"), "timeline");
+    try (SparkSession spark = session(true)
+        .config(PluginSettings.TIMELINE_DIR.key(), timelines.toString()).getOrCreate()) {
       JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
       List<Long> fromRdd = jsc.parallelize(Arrays.asList(1, 2, 3, 4), 4)
           .map(i -> reserveAndRelease("rdd-op", i * MIB))
@@ -54,6 +59,12 @@ class PluginInLocalSparkTest {
       assertEquals(0, executor.openTasks());
       assertTrue(SparkEnv.get().metricsSystem().getSourcesByName(SOURCE).nonEmpty(),
           "metrics source " + SOURCE + " is registered");
+    }
+    try (Stream<Path> files = Files.list(timelines)) {
+      List<String> lines = Files.readAllLines(files.findFirst().orElseThrow());
+      assertEquals(MemoryTimeline.HEADER, lines.get(0));
+      assertTrue(lines.size() > 1, "at least one sample");
+      assertEquals(8, lines.get(1).split(",").length);
     }
   }
 

@@ -63,9 +63,20 @@ public final class PluginSettings {
       "The executor's budget for heap and native memory together; 0 means the executor JVM's "
           + "max heap (spark.executor.memory). Set it only if the container is larger than the heap.");
 
+  public static final Setting<String> TIMELINE_DIR = Setting.text(
+      "spark.dynoffheap.timeline.dir",
+      "A directory on each executor's machine where the executor writes its memory timeline "
+          + "(CSV: committed heap, tracked native bytes, budget, GC episodes, spills, denials over "
+          + "time), one file per executor. Empty: no timeline.");
+
+  public static final Setting<Long> TIMELINE_INTERVAL = Setting.millis(
+      "spark.dynoffheap.timeline.interval", "100ms", 10, 60_000,
+      "How often the memory timeline is sampled.");
+
   /** All settings, in the order the documentation lists them. */
   public static final List<Setting<?>> ALL = List.of(DYNAMIC_SIZING, MEMORY_FRACTION,
-      RESERVATION_BLOCK, GC_RETRIES, GC_BACKOFF, GC_INTERVAL, HEAP_SHRINK, LEAK_CHECK, BUDGET);
+      RESERVATION_BLOCK, GC_RETRIES, GC_BACKOFF, GC_INTERVAL, HEAP_SHRINK, LEAK_CHECK, BUDGET,
+      TIMELINE_DIR, TIMELINE_INTERVAL);
 
   private final boolean dynamicSizing;
   private final double memoryFraction;
@@ -76,6 +87,8 @@ public final class PluginSettings {
   private final boolean heapShrink;
   private final boolean failOnLeak;
   private final long budgetOverride;
+  private final String timelineDir;
+  private final long timelineIntervalMillis;
 
   private PluginSettings(Reader reader) {
     dynamicSizing = reader.read(DYNAMIC_SIZING);
@@ -87,6 +100,8 @@ public final class PluginSettings {
     heapShrink = reader.read(HEAP_SHRINK);
     failOnLeak = reader.read(LEAK_CHECK).equals("fail");
     budgetOverride = reader.read(BUDGET);
+    timelineDir = reader.read(TIMELINE_DIR);
+    timelineIntervalMillis = reader.read(TIMELINE_INTERVAL);
   }
 
   /** Reads and checks every setting; throws one exception that lists every bad value. */
@@ -130,6 +145,15 @@ public final class PluginSettings {
 
   public boolean failOnLeak() {
     return failOnLeak;
+  }
+
+  /** Where executors write their memory timeline; empty when they do not. */
+  public String timelineDir() {
+    return timelineDir;
+  }
+
+  public long timelineIntervalMillis() {
+    return timelineIntervalMillis;
   }
 
   /** The budget for heap and native memory given the JVM's max heap. */

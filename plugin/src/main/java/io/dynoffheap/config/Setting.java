@@ -71,6 +71,11 @@ public final class Setting<T> {
         meaning, text -> inRange(JavaUtils.timeStringAsMs(text.trim()), min, max));
   }
 
+  /** Free text, such as a path; empty when not set. */
+  static Setting<String> text(String key, String meaning) {
+    return new Setting<>(key, "", "any text (empty: not set)", meaning, String::trim);
+  }
+
   /** One of the given words, case-insensitive; the value is the lower-case word. */
   static Setting<String> choice(String key, String defaultValue, String meaning, String... values) {
     return new Setting<>(key, defaultValue, "one of " + String.join(", ", values), meaning, text -> {

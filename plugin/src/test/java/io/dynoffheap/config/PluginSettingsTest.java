@@ -42,7 +42,9 @@ class PluginSettingsTest {
         Arguments.of(PluginSettings.LEAK_CHECK, "Fail", read(PluginSettings::failOnLeak), true,
             "strict", "one of warn, fail"),
         Arguments.of(PluginSettings.BUDGET, "3g", read(s -> s.budget(123)), 3L << 30,
-            "-1", "[0 B, 17592186044416 B]"));
+            "-1", "[0 B, 17592186044416 B]"),
+        Arguments.of(PluginSettings.TIMELINE_INTERVAL, "1s", read(PluginSettings::timelineIntervalMillis),
+            1000L, "5ms", "[10 ms, 60000 ms]"));
   }
 
   @ParameterizedTest(name = "{0}")
@@ -88,7 +90,14 @@ class PluginSettingsTest {
   void everySettingIsListedOnce() {
     List<String> keys = PluginSettings.ALL.stream().map(Setting::key).toList();
     assertEquals(keys.size(), keys.stream().distinct().count());
-    assertEquals(9, keys.size());
+    assertEquals(11, keys.size());
+  }
+
+  @Test
+  void timelineDirectoryIsFreeTextAndOffByDefault() {
+    assertEquals("", PluginSettings.from(new SparkConf(false)).timelineDir());
+    assertEquals("/tmp/t", PluginSettings.from(new SparkConf(false)
+        .set(PluginSettings.TIMELINE_DIR.key(), " /tmp/t ")).timelineDir());
   }
 
   /** docs/configuration.md must show exactly the table generated from the settings. */

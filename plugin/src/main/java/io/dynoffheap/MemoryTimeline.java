@@ -1,0 +1,92 @@
+package io.dynoffheap;
+
+import io.dynoffheap.memory.ExecutorQuota;
+import io.dynoffheap.memory.GcCoordinator;
+import io.dynoffheap.memory.MemoryStats;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Samples one executor's memory at a fixed interval into a CSV file, so users can draw the
+ * picture of their own jobs: committed heap and tracked native bytes against the budget, with
+ * the running counts of GC episodes, spilled bytes and denials (a rise marks an event).
+ *
+ * <p>Columns: {@value #HEADER}. One daemon thread; a line is flushed at every sample, so the
+ * file is complete up to the last sample even if the executor is killed.
+ */
+final class MemoryTimeline implements AutoCloseable {
+  static final String HEADER = "epoch_ms,budget,committed_heap,native_bytes,gc_episodes,gc_time_ms,"
+      + "spilled_bytes,reservations_denied";
+  private static final Logger LOG = LoggerFactory.getLogger(MemoryTimeline.class);
+
+  private final Path file;
+  private final Writer out;
+  private final ScheduledExecutorService sampler;
+  private final ExecutorMemory memory;
+
+  private MemoryTimeline(Path file, ExecutorMemory memory, long intervalMillis) throws IOException {
+    this.file = file;
+    this.memory = memory;
+    Files.createDirectories(file.getParent());
+    this.out = Files.newBufferedWriter(file, StandardCharsets.UTF_8);
+    out.write(HEADER + "\n");
+    this.sampler = Executors.newSingleThreadScheduledExecutor(runnable -> {
+      Thread thread = new Thread(runnable, "dynoffheap-timeline");
+      thread.setDaemon(true);
+      return thread;
+    });
+    sampler.scheduleAtFixedRate(this::sample, 0, intervalMillis, TimeUnit.MILLISECONDS);
+  }
+
+  /** Starts sampling into {@code dir/timeline-<app>-executor-<id>.csv}; null if it cannot. */
+  static MemoryTimeline start(String dir, String appId, String executorId, ExecutorMemory memory,
+      long intervalMillis) {
+    Path file = Path.of(dir, "timeline-" + appId + "-executor-" + executorId + ".csv");
+    try {
+      MemoryTimeline timeline = new MemoryTimeline(file, memory, intervalMillis);
+      LOG.info("Writing the memory timeline of executor {} to {}", executorId, file);
+      return timeline;
+    } catch (IOException | RuntimeException e) {
+      LOG.warn("Cannot write the memory timeline to {} (spark.dynoffheap.timeline.dir): {}", file, e);
+      return null;
+    }
+  }
+
+  Path file() {
+    return file;
+  }
+
+  private synchronized void sample() {
+    ExecutorQuota quota = memory.quota();
+    GcCoordinator gc = memory.gc();
+    MemoryStats stats = memory.stats();
+    try {
+      out.write(System.currentTimeMillis() + "," + quota.budget() + "," + quota.committedHeap() + ","
+          + stats.nativeBytes() + "," + gc.completedEpisodes() + ","
+          + TimeUnit.NANOSECONDS.toMillis(gc.totalEpisodeNanos()) + "," + stats.spilledBytes() + ","
+          + stats.denied() + "\n");
+      out.flush();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e); // ends the schedule: one failure, no log storm
+    }
+  }
+
+  @Override
+  public synchronized void close() {
+    sampler.shutdownNow();
+    try {
+      out.close();
+    } catch (IOException e) {
+      LOG.warn("Closing the memory timeline {} failed", file, e);
+    }
+  }
+}
