@@ -15,14 +15,13 @@ import io.dynoffheap.memory.MemoryLeak;
 import io.dynoffheap.memory.MemoryStats;
 import io.dynoffheap.memory.ShortfallLadder;
 import io.dynoffheap.memory.TreeMemoryConsumer;
+import io.dynoffheap.testing.SparkMemory;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.spark.SparkConf;
-import org.apache.spark.memory.MemoryConsumer;
 import org.apache.spark.memory.MemoryMode;
 import org.apache.spark.memory.SparkOutOfMemoryError;
 import org.apache.spark.memory.TaskMemoryManager;
-import org.apache.spark.memory.UnifiedMemoryManager;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -32,10 +31,10 @@ import org.junit.jupiter.api.Test;
  * using dynoffheap.h does.
  */
 class TaskPoolTest {
-  private static final long MIB = 1L << 20;
+  private static final long MIB = SparkMemory.MIB;
   private static final long BLOCK = MIB;
 
-  private final TaskMemoryManager tmm = taskMemoryManager();
+  private final TaskMemoryManager tmm = SparkMemory.taskMemoryManager(64, 0);
   private final AtomicLong heap = new AtomicLong(10 * MIB);
   private final ExecutorQuota quota = new ExecutorQuota(26 * MIB, heap::get);
   private final ShortfallLadder ladder = new ShortfallLadder(quota,
@@ -91,7 +90,7 @@ class TaskPoolTest {
     free(pool, ptr);
     long slack = pool.node().usedBytes();
     assertTrue(slack > 0);
-    new Hog(tmm).take(38 * MIB);
+    new SparkMemory.JvmConsumer(tmm, MemoryMode.ON_HEAP).take(38 * MIB);
     assertEquals(0, pool.node().usedBytes());
     assertEquals(slack, consumer.spilledBytes());
   }
@@ -105,12 +104,6 @@ class TaskPoolTest {
     assertTrue(leaks.get(0).bytes() >= 5000);
     assertEquals(0, quota.nativeBytes());
     assertEquals(0, tmm.getMemoryConsumptionForThisTask());
-  }
-
-  private static TaskMemoryManager taskMemoryManager() {
-    SparkConf conf = new SparkConf(false).set("spark.testing.memory", Long.toString(64 * MIB))
-        .set("spark.testing.reservedMemory", "0");
-    return new TaskMemoryManager(UnifiedMemoryManager.apply(conf, 1), 3);
   }
 
   /** dynoffheap_alloc(pool, size) as the header's inline wrapper does it: through the ops table. */
@@ -127,21 +120,5 @@ class TaskPoolTest {
   private static Function op(TaskPool pool, int index) {
     Pointer ops = new Pointer(pool.handle()).getPointer(0);
     return Function.getFunction(ops.getPointer(8L * (index - 1)));
-  }
-
-  /** A JVM-side consumer that wants nearly the whole on-heap pool. */
-  private static final class Hog extends MemoryConsumer {
-    Hog(TaskMemoryManager tmm) {
-      super(tmm, MemoryMode.ON_HEAP);
-    }
-
-    long take(long bytes) {
-      return acquireMemory(bytes);
-    }
-
-    @Override
-    public long spill(long size, MemoryConsumer trigger) {
-      return 0;
-    }
   }
 }

@@ -6,18 +6,17 @@ import io.dynoffheap.memory.HeapShrink;
 import io.dynoffheap.memory.MemoryStats;
 import io.dynoffheap.memory.ShortfallLadder;
 import io.dynoffheap.memory.TreeMemoryConsumer;
+import io.dynoffheap.testing.SparkMemory;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
-import org.apache.spark.SparkConf;
 import org.apache.spark.memory.TaskMemoryManager;
-import org.apache.spark.memory.UnifiedMemoryManager;
 
 /**
  * Task memory trees over Spark's real memory managers, for the Arrow tests: one task's
  * TaskMemoryManager on a UnifiedMemoryManager, and the plugin's tree in either mode.
  */
 final class TaskTrees {
-  static final long MIB = 1L << 20;
+  static final long MIB = SparkMemory.MIB;
 
   private TaskTrees() {}
 
@@ -26,12 +25,7 @@ final class TaskTrees {
    * {@code offHeapMiB} (0: off).
    */
   static TaskMemoryManager taskMemoryManager(long heapMiB, long offHeapMiB) {
-    SparkConf conf = new SparkConf(false)
-        .set("spark.testing.memory", Long.toString(heapMiB * MIB))
-        .set("spark.testing.reservedMemory", "0")
-        .set("spark.memory.offHeap.enabled", Boolean.toString(offHeapMiB > 0))
-        .set("spark.memory.offHeap.size", Long.toString(offHeapMiB * MIB));
-    return new TaskMemoryManager(UnifiedMemoryManager.apply(conf, 1), 1);
+    return SparkMemory.taskMemoryManager(heapMiB, offHeapMiB);
   }
 
   /** The toggle off: Spark's off-heap pool of {@code offHeapMiB} is the limit. */

@@ -1,12 +1,13 @@
 package io.dynoffheap.memory;
 
-import static io.dynoffheap.memory.SparkMemoryFixture.MIB;
+import static io.dynoffheap.testing.SparkMemory.MIB;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.dynoffheap.memory.SparkMemoryFixture.JvmConsumer;
+import io.dynoffheap.testing.SparkMemory;
+import io.dynoffheap.testing.SparkMemory.JvmConsumer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -25,7 +26,7 @@ import org.junit.jupiter.api.Test;
 class DynamicSizingTest {
   private static final long BUDGET = 256 * MIB;
 
-  private final TaskMemoryManager tmm = SparkMemoryFixture.taskMemoryManager(64, 0);
+  private final TaskMemoryManager tmm = SparkMemory.taskMemoryManager(64, 0);
   private final AtomicLong committedHeap = new AtomicLong(100 * MIB);
   private final AtomicInteger collections = new AtomicInteger();
   private final ExecutorQuota quota = new ExecutorQuota(BUDGET, committedHeap::get);

@@ -1,12 +1,13 @@
 package io.dynoffheap.memory;
 
-import static io.dynoffheap.memory.SparkMemoryFixture.MIB;
+import static io.dynoffheap.testing.SparkMemory.MIB;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.dynoffheap.memory.SparkMemoryFixture.JvmConsumer;
+import io.dynoffheap.testing.SparkMemory;
+import io.dynoffheap.testing.SparkMemory.JvmConsumer;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.spark.memory.MemoryMode;
@@ -16,7 +17,7 @@ import org.junit.jupiter.api.Test;
 
 /** The tree against a real TaskMemoryManager, with Spark's off-heap pool as the limit (toggle off). */
 class TreeMemoryConsumerTest {
-  private final TaskMemoryManager tmm = SparkMemoryFixture.taskMemoryManager(64, 16);
+  private final TaskMemoryManager tmm = SparkMemory.taskMemoryManager(64, 16);
   private final TreeMemoryConsumer consumer = TreeMemoryConsumer.staticSplit(tmm, "task-1", new MemoryStats());
   private final TreeNode root = consumer.root();
 

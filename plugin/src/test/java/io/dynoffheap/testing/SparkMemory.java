@@ -1,4 +1,4 @@
-package io.dynoffheap.memory;
+package io.dynoffheap.testing;
 
 import org.apache.spark.SparkConf;
 import org.apache.spark.memory.MemoryConsumer;
@@ -7,16 +7,16 @@ import org.apache.spark.memory.TaskMemoryManager;
 import org.apache.spark.memory.UnifiedMemoryManager;
 
 /** Real Spark memory managers for tests: Spark's own UnifiedMemoryManager and TaskMemoryManager. */
-final class SparkMemoryFixture {
-  static final long MIB = 1L << 20;
+public final class SparkMemory {
+  public static final long MIB = 1L << 20;
 
-  private SparkMemoryFixture() {}
+  private SparkMemory() {}
 
   /**
    * A task's memory manager over a unified memory manager whose on-heap pool is about
    * {@code heapMiB} × 0.6 and whose off-heap pool is {@code offHeapMiB} (0 disables off-heap).
    */
-  static TaskMemoryManager taskMemoryManager(long heapMiB, long offHeapMiB) {
+  public static TaskMemoryManager taskMemoryManager(long heapMiB, long offHeapMiB) {
     SparkConf conf = new SparkConf(false)
         .set("spark.testing.memory", Long.toString(heapMiB * MIB))
         .set("spark.testing.reservedMemory", "0")
@@ -27,14 +27,14 @@ final class SparkMemoryFixture {
   }
 
   /** A JVM-side Spark consumer, like a sorter: holds execution memory and spills it all when asked. */
-  static final class JvmConsumer extends MemoryConsumer {
-    long spilled;
+  public static final class JvmConsumer extends MemoryConsumer {
+    public long spilled;
 
-    JvmConsumer(TaskMemoryManager tmm, MemoryMode mode) {
+    public JvmConsumer(TaskMemoryManager tmm, MemoryMode mode) {
       super(tmm, mode);
     }
 
-    long take(long bytes) {
+    public long take(long bytes) {
       return acquireMemory(bytes);
     }
 
