@@ -66,7 +66,9 @@ public final class TreeNode implements MemoryTarget {
 
   /** Adds a child that may hold at most {@code childCapacity} bytes and frees through {@code childSpiller}. */
   public TreeNode newChild(String childName, long childCapacity, Spiller childSpiller) {
-    checkOpen("adding child '" + childName + "'");
+    if (closed) {
+      throw closedError("adding child '" + childName + "'");
+    }
     TreeNode child = new TreeNode(childName, path, this, childCapacity, childSpiller);
     children.add(child);
     return child;
@@ -93,7 +95,9 @@ public final class TreeNode implements MemoryTarget {
   @Override
   public Borrowing borrow(long bytes) {
     MemoryTarget.checkPositive("borrow", bytes, this);
-    checkOpen("borrow of " + bytes + " bytes");
+    if (closed) {
+      throw closedError("borrow of " + bytes + " bytes");
+    }
     if (!counter.tryAdd(bytes, capacity)) {
       return Borrowing.denied(
           "memory node '" + path + "' is capped at " + Bytes.format(capacity) + " and holds "
@@ -200,11 +204,10 @@ public final class TreeNode implements MemoryTarget {
     }
   }
 
-  private void checkOpen(String what) {
-    if (closed) {
-      throw new IllegalStateException(
-          what + " on memory node '" + path + "', which was closed at the end of its task");
-    }
+  /** The error for using a closed node; built only when thrown (borrow is a hot path). */
+  private IllegalStateException closedError(String what) {
+    return new IllegalStateException(
+        what + " on memory node '" + path + "', which was closed at the end of its task");
   }
 
   @Override
