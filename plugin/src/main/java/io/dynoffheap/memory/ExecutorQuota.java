@@ -39,7 +39,11 @@ public final class ExecutorQuota {
     if (bytes <= 0) {
       throw new IllegalArgumentException("native admission of " + bytes + " bytes: must be positive");
     }
-    return nativeBytes.tryAdd(bytes, budget - committedHeap.getAsLong());
+    if (!nativeBytes.tryAdd(bytes, budget - committedHeap.getAsLong())) {
+      return false;
+    }
+    nativeBytes.notePeak();
+    return true;
   }
 
   /** Gives back {@code bytes} admitted earlier. */

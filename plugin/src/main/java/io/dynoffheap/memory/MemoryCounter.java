@@ -13,18 +13,29 @@ final class MemoryCounter {
   private final AtomicLong used = new AtomicLong();
   private final AtomicLong peak = new AtomicLong();
 
-  /** Adds {@code bytes} if the result stays at or below {@code limit}; false otherwise. */
+  /**
+   * Adds {@code bytes} if the result stays at or below {@code limit}; false otherwise. The peak
+   * is not raised: a caller whose admission may still be taken back (a parent may deny) calls
+   * {@link #notePeak()} once it is final, so denied requests never show in the peak.
+   */
   boolean tryAdd(long bytes, long limit) {
     while (true) {
       long current = used.get();
       if (bytes > limit - current) {
         return false;
       }
-      long next = current + bytes;
-      if (used.compareAndSet(current, next)) {
-        raisePeak(next);
+      if (used.compareAndSet(current, current + bytes)) {
         return true;
       }
+    }
+  }
+
+  /** Raises the peak to the current value. */
+  void notePeak() {
+    long candidate = used.get();
+    long seen = peak.get();
+    while (candidate > seen && !peak.compareAndSet(seen, candidate)) {
+      seen = peak.get();
     }
   }
 
@@ -53,12 +64,5 @@ final class MemoryCounter {
 
   long peak() {
     return peak.get();
-  }
-
-  private void raisePeak(long candidate) {
-    long seen = peak.get();
-    while (candidate > seen && !peak.compareAndSet(seen, candidate)) {
-      seen = peak.get();
-    }
   }
 }

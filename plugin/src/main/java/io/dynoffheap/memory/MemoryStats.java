@@ -19,6 +19,7 @@ public final class MemoryStats {
     if (borrowing.isGranted()) {
       granted.increment();
       nativeBytes.tryAdd(bytes, Long.MAX_VALUE);
+      nativeBytes.notePeak();
     } else {
       denied.increment();
     }

@@ -111,7 +111,9 @@ public final class TreeNode implements MemoryTarget {
       counter.remove(bytes, path);
       throw e;
     }
-    if (!fromParent.isGranted()) {
+    if (fromParent.isGranted()) {
+      counter.notePeak();
+    } else {
       counter.remove(bytes, path);
     }
     return fromParent;

@@ -59,6 +59,8 @@ class TreeMemoryConsumerTest {
     assertEquals(10 * MIB, op.usedBytes());
     assertEquals(10 * MIB, root.usedBytes());
     assertEquals(10 * MIB, tmm.getMemoryConsumptionForThisTask());
+    assertEquals(10 * MIB, op.peakBytes(), "a denied request never shows in the peak");
+    assertEquals(10 * MIB, root.peakBytes());
     String message = error.getMessage();
     assertTrue(message.contains("UNABLE_TO_ACQUIRE_MEMORY"), message);
     assertTrue(message.contains(Long.toString(10 * MIB)), message);
