@@ -1,6 +1,7 @@
 package io.dynoffheap.sparktest.samplesort
 
 import io.dynoffheap.{NativeMemory, TaskNativeMemory, TaskPool}
+import io.dynoffheap.samplesort.SampleSortLibrary
 import org.apache.spark.{SparkEnv, TaskContext}
 
 /**

@@ -1,13 +1,13 @@
-package io.dynoffheap.sparktest.samplesort;
+package io.dynoffheap.samplesort;
 
 import com.sun.jna.Native;
 import com.sun.jna.NativeLibrary;
 import java.nio.charset.StandardCharsets;
 
 /**
- * JNA direct mapping of libdynoffheap_samplesort.so (see {@code src/test/c/sample_sort.h}), loaded
+ * JNA direct mapping of libdynoffheap_samplesort.so (see {@code src/main/c/sample_sort.h}), loaded
  * from the class path resource {@code <jna-prefix>/libdynoffheap_samplesort.so} that the Makefile
- * builds into target/test-classes.
+ * builds into this module's jar.
  *
  * <p>Direct mapping (static native methods bound by {@link Native#register(Class, NativeLibrary)})
  * passes primitives and primitive arrays without reflection. A {@code long[]} argument is copied
@@ -15,7 +15,8 @@ import java.nio.charset.StandardCharsets;
  * needs. Handles (pools, sorters) travel as {@code long}.
  *
  * <p>Call the functions that can allocate through {@code TaskPool.call(...)}, so that a denied
- * allocation becomes the plugin's SparkOutOfMemoryError; {@link SampleSorter} does.
+ * allocation becomes the plugin's SparkOutOfMemoryError (the task-side wrappers do: the suites'
+ * {@code SampleSorter}, the demo's {@code SampleNativeSort}).
  */
 public final class SampleSortLibrary {
   /** The library name JNA resolves to libdynoffheap_samplesort.so. */

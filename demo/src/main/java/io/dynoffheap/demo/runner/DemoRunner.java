@@ -1,0 +1,323 @@
+package io.dynoffheap.demo.runner;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.stream.Stream;
+
+/**
+ * Runs the demo: starts a Spark standalone cluster on this machine, submits the demo job twice
+ * (dynamic sizing on; the static split users configure today), stops the cluster, prints the
+ * comparison and writes the pictures. Started by run-demo.sh; see {@link Options} for the
+ * arguments.
+ *
+ * <p>Nothing is left running: every JVM it starts (Master, Worker, spark-submit, and through the
+ * Worker the executors) carries the marker {@code -Ddynoffheap.demo.run=<run id>}. The cluster
+ * is stopped on the normal path, on failure, and from a shutdown hook on Ctrl-C or SIGTERM; at
+ * the end the runner looks for any process with its marker and stops it.
+ *
+ * <p>Exit code: 0 when the run with dynamic sizing finished (the static split may fail: that is
+ * one of the things the demo shows), 1 otherwise, 2 for wrong arguments.
+ */
+public final class DemoRunner {
+  static final String MARKER_PROPERTY = "dynoffheap.demo.run";
+
+  /** The runner's arguments. */
+  record Options(Path sparkHome, Path pluginJar, Path appJar, Path out, JobSize size,
+      String runId, long timeoutMillis) {
+
+    static Options parse(String[] args) {
+      Path sparkHome = null;
+      Path pluginJar = null;
+      Path appJar = null;
+      Path out = null;
+      boolean quick = false;
+      String runId = "demo-" + ProcessHandle.current().pid();
+      long timeoutSeconds = -1;
+      for (int i = 0; i < args.length; i++) {
+        String arg = args[i];
+        switch (arg) {
+          case "--quick" -> quick = true;
+          case "--spark-home" -> sparkHome = Path.of(value(args, ++i, arg));
+          case "--plugin-jar" -> pluginJar = Path.of(value(args, ++i, arg));
+          case "--app-jar" -> appJar = Path.of(value(args, ++i, arg));
+          case "--out" -> out = Path.of(value(args, ++i, arg));
+          case "--run-id" -> runId = value(args, ++i, arg);
+          case "--timeout-seconds" -> timeoutSeconds = Long.parseLong(value(args, ++i, arg));
+          default -> throw new IllegalArgumentException("unknown argument '" + arg + "'");
+        }
+      }
+      if (sparkHome == null || pluginJar == null || appJar == null || out == null) {
+        throw new IllegalArgumentException("--spark-home, --plugin-jar, --app-jar and --out are "
+            + "required");
+      }
+      if (!runId.matches("[A-Za-z0-9._-]+")) {
+        throw new IllegalArgumentException("--run-id may only contain letters, digits, . _ -");
+      }
+      JobSize size = quick ? JobSize.QUICK : JobSize.FULL;
+      long timeout = timeoutSeconds > 0 ? timeoutSeconds : quick ? 150 : 900;
+      return new Options(sparkHome.toAbsolutePath(), pluginJar.toAbsolutePath(),
+          appJar.toAbsolutePath(), out.toAbsolutePath(), size, runId, timeout * 1000);
+    }
+
+    private static String value(String[] args, int i, String name) {
+      if (i >= args.length) {
+        throw new IllegalArgumentException(name + " needs a value");
+      }
+      return args[i];
+    }
+  }
+
+  private final Options options;
+  private final PrintStream out;
+  private final List<String> marker;
+  private final Object stopLock = new Object();
+  private StandaloneCluster cluster;
+  private Submission submission;
+  private boolean stopped;
+  /** Set first thing on Ctrl-C or SIGTERM: the main thread starts nothing after it. */
+  private volatile boolean interrupted;
+
+  DemoRunner(Options options, PrintStream out) {
+    this.options = options;
+    this.out = out;
+    this.marker = List.of("-D" + MARKER_PROPERTY + "=" + options.runId());
+  }
+
+  public static void main(String[] args) throws Exception {
+    Options options;
+    try {
+      options = Options.parse(args);
+    } catch (IllegalArgumentException e) {
+      System.err.println("demo runner: " + e.getMessage());
+      System.err.println("usage: DemoRunner --spark-home DIR --plugin-jar JAR --app-jar JAR --out DIR"
+          + " [--quick] [--run-id ID] [--timeout-seconds N]");
+      System.exit(2);
+      return;
+    }
+    PrintStream console = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+    System.exit(new DemoRunner(options, console).run());
+  }
+
+  int run() throws IOException, InterruptedException {
+    Thread hook = new Thread(this::stopOnExit, "demo-cleanup");
+    Runtime.getRuntime().addShutdownHook(hook);
+    List<RunResult> results = new ArrayList<>();
+    long start = System.nanoTime();
+    try {
+      SparkHome sparkHome = SparkHome.at(options.sparkHome());
+      requireFile(options.pluginJar(), "the plugin jar; build it with: mvn -B package -DskipTests");
+      requireFile(options.appJar(), "the demo application jar; build it with: "
+          + "mvn -B -f demo/pom.xml package -DskipTests");
+      prepareOutput();
+      out.println("Dynamic off-heap sizing demo (" + options.size().name() + " size)");
+      out.println("  " + options.size().describe());
+      out.println("  " + sparkHome + "; plugin jar " + options.pluginJar());
+      out.println("  output: " + options.out());
+      out.println();
+
+      out.println("[1/4] Starting a Spark standalone cluster on 127.0.0.1 (Master + Worker with 2 "
+          + "cores, 2 GiB) ...");
+      long clusterStart = System.nanoTime();
+      StandaloneCluster started = new StandaloneCluster(sparkHome, options.out().resolve("cluster"),
+          marker);
+      synchronized (stopLock) {
+        if (stopped) {
+          return 1;
+        }
+        cluster = started;
+        submission = new Submission(cluster, sparkHome, options.pluginJar(), options.appJar(),
+            options.size(), marker, out);
+      }
+      cluster.start(2, "2g");
+      out.println("      cluster up in " + Sizes.seconds(millisSince(clusterStart)) + ": "
+          + cluster.masterUrl());
+
+      List<RunSpec> specs = List.of(RunSpec.dynamic(), RunSpec.staticSplit("300m", 300L << 20));
+      for (int i = 0; i < specs.size() && !interrupted; i++) {
+        RunSpec spec = specs.get(i);
+        out.println();
+        out.println("[" + (i + 2) + "/4] Run " + (i + 1) + " of 2: " + spec.title() + " ("
+            + String.join(" ", confFlags(spec)) + ") ...");
+        RunResult result = submission.run(spec, options.out().resolve(spec.label()),
+            options.timeoutMillis());
+        if (interrupted) {
+          break;
+        }
+        results.add(result);
+        out.println("      " + (result.finished() ? "finished" : "DID NOT FINISH: "
+            + result.failureReason()) + " after " + Sizes.seconds(result.wallMillis())
+            + " (driver log: " + result.driverLog() + ")");
+      }
+    } catch (IOException | RuntimeException e) {
+      if (!interrupted) {
+        out.println();
+        out.println("The demo failed: " + e.getMessage());
+      }
+    } finally {
+      boolean clusterStarted;
+      synchronized (stopLock) {
+        clusterStarted = cluster != null;
+      }
+      if (!interrupted && clusterStarted) {
+        out.println();
+        out.println("[4/4] Stopping the cluster ...");
+      }
+      stopEverything();
+      try {
+        Runtime.getRuntime().removeShutdownHook(hook);
+      } catch (IllegalStateException shuttingDown) {
+        // Ctrl-C or SIGTERM: the hook is running or has run, and found everything stopped.
+      }
+    }
+    if (results.isEmpty() || interrupted) {
+      return 1;
+    }
+    report(results);
+    out.println("Total time: " + Sizes.seconds(millisSince(start)));
+    return results.get(0).finished() ? 0 : 1;
+  }
+
+  private void report(List<RunResult> results) throws IOException {
+    Comparison comparison = new Comparison(results);
+    String table = comparison.render();
+    out.println();
+    out.println("Comparison (same job, same data, executor memory " + RunSpec.EXECUTOR_MEMORY + ", 2 cores):");
+    out.println();
+    out.print(table);
+    out.println();
+    for (String finding : comparison.findings()) {
+      out.println("  * " + finding);
+    }
+    Files.writeString(options.out().resolve("comparison.txt"), table, StandardCharsets.UTF_8);
+
+    ReportPages pages = new ReportPages(options.size(), TimelineChart.Scale.covering(results));
+    out.println();
+    out.println("Memory timeline pictures:");
+    String pngProblem = null;
+    for (RunResult result : results) {
+      ReportPages.RunPictures pictures = pages.writeRun(result, "spark-submit "
+          + String.join(" ", submission.submitArguments(result.spec(), result.dir())));
+      out.println("  " + result.spec().title() + ": " + pictures.html());
+      for (Path png : pictures.pngs()) {
+        out.println("  " + result.spec().title() + " (PNG): " + png);
+      }
+      pngProblem = pictures.pngProblem() != null ? pictures.pngProblem() : pngProblem;
+    }
+    Path report = pages.writeReport(results, comparison, options.out().resolve("demo-report.html"));
+    out.println("  both runs and the table: " + report);
+    if (pngProblem != null) {
+      out.println("  (no PNG: this JDK cannot draw text headless here: " + pngProblem + ")");
+    }
+  }
+
+  /** On Ctrl-C or SIGTERM: stop whatever is running, like the normal path does. */
+  private void stopOnExit() {
+    interrupted = true;
+    synchronized (stopLock) {
+      if (stopped) {
+        return;
+      }
+    }
+    out.println();
+    out.println("Interrupted: stopping the demo's Spark processes ...");
+    try {
+      stopEverything();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  /**
+   * Stops the driver (if one is running), the Worker with its executors, and the Master; then
+   * looks for any process that still carries this run's marker and stops it. Runs once.
+   */
+  private void stopEverything() throws InterruptedException {
+    synchronized (stopLock) {
+      if (stopped) {
+        return;
+      }
+      stopped = true;
+      List<ProcessHandle> killed = new ArrayList<>();
+      if (submission != null) {
+        submission.cancel();
+      }
+      if (cluster != null) {
+        killed.addAll(cluster.stop());
+      }
+      List<ProcessHandle> leftovers = leftovers(options.runId());
+      for (ProcessHandle process : leftovers) {
+        process.destroy();
+      }
+      for (ProcessHandle process : leftovers) {
+        try {
+          process.onExit().get(10, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+          process.destroyForcibly();
+        }
+      }
+      if (!killed.isEmpty()) {
+        out.println("      had to kill " + killed.size() + " process(es) that ignored SIGTERM");
+      }
+      List<ProcessHandle> still = leftovers(options.runId());
+      out.println(still.isEmpty() && leftovers.isEmpty()
+          ? "      stopped; no Spark process of this demo is left running"
+          : "      stopped " + leftovers.size() + " leftover process(es)" + (still.isEmpty() ? ""
+              : "; STILL RUNNING: " + still.stream().map(p -> String.valueOf(p.pid())).toList()));
+    }
+  }
+
+  /** Processes of this user whose command line carries the run's marker. */
+  static List<ProcessHandle> leftovers(String runId) {
+    String needle = "-D" + MARKER_PROPERTY + "=" + runId;
+    long self = ProcessHandle.current().pid();
+    return ProcessHandle.allProcesses()
+        .filter(p -> p.pid() != self && p.isAlive())
+        .filter(p -> p.info().commandLine().map(line -> line.contains(needle)).orElse(false)
+            || p.info().arguments().map(args -> List.of(args).contains(needle)).orElse(false))
+        .toList();
+  }
+
+  /** Removes what an earlier demo left in the output folder (only the demo's own entries). */
+  private void prepareOutput() throws IOException {
+    Files.createDirectories(options.out());
+    for (String name : List.of("cluster", "dynamic", "static")) {
+      deleteTree(options.out().resolve(name));
+    }
+    for (String name : List.of("demo-report.html", "comparison.txt")) {
+      Files.deleteIfExists(options.out().resolve(name));
+    }
+  }
+
+  private static void deleteTree(Path dir) throws IOException {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try (Stream<Path> paths = Files.walk(dir)) {
+      for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
+        Files.delete(path);
+      }
+    }
+  }
+
+  private static List<String> confFlags(RunSpec spec) {
+    List<String> flags = new ArrayList<>();
+    spec.conf().forEach((key, value) -> flags.add(key + "=" + value));
+    return flags;
+  }
+
+  private static void requireFile(Path file, String what) {
+    if (!Files.isRegularFile(file)) {
+      throw new IllegalStateException("Missing " + file + ": " + what);
+    }
+  }
+
+  private static long millisSince(long startNanos) {
+    return (System.nanoTime() - startNanos) / 1_000_000;
+  }
+}

@@ -1,0 +1,43 @@
+package io.dynoffheap.demo.runner;
+
+import java.util.List;
+
+/**
+ * How much data the demo job processes; the same for both runs, so they are comparable.
+ *
+ * @param partitions    tasks per stage (the executor runs two at a time)
+ * @param jvmRows       rows of the JVM-side aggregation
+ * @param jvmGroups     its groups (their number sizes Spark's hash maps)
+ * @param nativeRecords records each native sort task holds
+ * @param recordBytes   bytes per native record
+ */
+record JobSize(String name, int partitions, long jvmRows, long jvmGroups, long nativeRecords,
+    int recordBytes) {
+
+  /** The demo as README describes it: a few hundred MiB of native working set. */
+  static final JobSize FULL = new JobSize("full", 4, 16_000_000, 4_000_000, 2_500_000, 64);
+
+  /** Reduced size for tests: the same steps in well under a minute per run. */
+  static final JobSize QUICK = new JobSize("quick", 2, 1_000_000, 200_000, 400_000, 64);
+
+  /** Native bytes one task holds at its peak (records only, without the operator's bookkeeping). */
+  long nativeBytesPerTask() {
+    return nativeRecords * recordBytes;
+  }
+
+  /** The job's arguments after the application jar. */
+  List<String> jobArguments() {
+    return List.of(
+        "--partitions", String.valueOf(partitions),
+        "--jvm-rows", String.valueOf(jvmRows),
+        "--jvm-groups", String.valueOf(jvmGroups),
+        "--native-records", String.valueOf(nativeRecords),
+        "--record-bytes", String.valueOf(recordBytes));
+  }
+
+  String describe() {
+    return String.format("JVM stage %,d rows into %,d groups; native stage %d sorts of %,d records"
+        + " x %d B (%s each, two at a time), then a JVM aggregation", jvmRows, jvmGroups,
+        partitions, nativeRecords, recordBytes, Sizes.format(nativeBytesPerTask()));
+  }
+}
