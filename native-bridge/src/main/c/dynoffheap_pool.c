@@ -38,8 +38,11 @@
  *
  * Locks: `grow_lock` is held across the reserve callback (at most one JVM reservation
  * per pool at a time); `acct_lock` is short and guards changes of `reserved`, the close
- * and the spill function. No lock is held while the release callback runs; close()
- * waits for releases in flight so the JVM has seen all of them when close returns.
+ * and the spill function. No lock is held while the release callback or the spill
+ * function runs. close() waits for releases in flight so the JVM has seen all of them
+ * when close returns; set_spill() and close() wait for calls of the spill function in
+ * flight (other than the caller's own), so the native side may free the function's
+ * context as soon as they return.
  *
  * `used` is derived: reserved - avail - sum(credit). It is exact when the pool is at
  * rest; while other threads move headroom it is an estimate (the counters are read one
@@ -149,6 +152,8 @@ struct pool {
     int releasing;               /* release callbacks in flight, under acct_lock */
     dynoffheap_spill_fn spill;   /* under acct_lock */
     void *spill_ctx;             /* under acct_lock */
+    pthread_cond_t spill_done;   /* signalled when `spilling` drops to 0 */
+    int spilling;                /* calls of `spill` in flight, under acct_lock */
     _Atomic int64_t explicit_bytes; /* taken with dynoffheap_reserve() */
     _Atomic int64_t closed_used;    /* live bytes of a closed pool */
     _Atomic int64_t released_total; /* all bytes ever released to the JVM */
@@ -176,6 +181,9 @@ static size_t g_quarantine_next;
  * load; one int is far below what glibc reserves for libraries loaded with dlopen. */
 static _Atomic unsigned g_next_stripe;
 static _Thread_local int tl_stripe __attribute__((tls_model("initial-exec"))) = -1;
+
+/* The pool whose spill function the calling thread is running, if any. */
+static _Thread_local struct pool *tl_spilling __attribute__((tls_model("initial-exec")));
 
 static COLD unsigned assign_stripe(void)
 {
@@ -797,6 +805,15 @@ static size_t op_last_error(dynoffheap_pool *pub, char *buf, size_t len)
     return copy_error(pool_of(pub), buf, len);
 }
 
+/* Waits (under acct_lock) until no other call of the spill function is running; a call
+ * from inside the spill function itself does not wait for its own. */
+static void wait_for_spills(struct pool *p)
+{
+    int own = tl_spilling == p;
+    while (p->spilling > own)
+        pthread_cond_wait(&p->spill_done, &p->acct_lock);
+}
+
 static void op_set_spill(dynoffheap_pool *pub, dynoffheap_spill_fn spill, void *ctx)
 {
     struct pool *p = pool_of(pub);
@@ -804,6 +821,7 @@ static void op_set_spill(dynoffheap_pool *pub, dynoffheap_spill_fn spill, void *
     if (!atomic_load(&p->closed)) {
         p->spill = spill;
         p->spill_ctx = ctx;
+        wait_for_spills(p); /* the function replaced is no longer running on return */
     }
     pthread_mutex_unlock(&p->acct_lock);
 }
@@ -843,6 +861,7 @@ static void pool_destroy(struct pool *p)
     pthread_mutex_destroy(&p->grow_lock);
     pthread_mutex_destroy(&p->acct_lock);
     pthread_cond_destroy(&p->release_done);
+    pthread_cond_destroy(&p->spill_done);
     pthread_mutex_destroy(&p->err_lock);
 #ifdef DYNOFFHEAP_DEBUG
     pthread_mutex_destroy(&p->live_lock);
@@ -897,6 +916,7 @@ EXPORT int64_t dynoffheap_bridge_pool_create(int64_t pool_id, int64_t block_size
     int failed = pthread_mutex_init(&p->grow_lock, NULL) != 0;
     failed |= pthread_mutex_init(&p->acct_lock, NULL) != 0;
     failed |= pthread_cond_init(&p->release_done, NULL) != 0;
+    failed |= pthread_cond_init(&p->spill_done, NULL) != 0;
     failed |= pthread_mutex_init(&p->err_lock, NULL) != 0;
 #ifdef DYNOFFHEAP_DEBUG
     failed |= pthread_mutex_init(&p->live_lock, NULL) != 0;
@@ -959,14 +979,24 @@ EXPORT int64_t dynoffheap_bridge_pool_spill(int64_t handle, int64_t bytes)
     dynoffheap_spill_fn spill = p->spill;
     void *ctx = p->spill_ctx;
     int closed = atomic_load(&p->closed);
+    if (spill != NULL && !closed)
+        p->spilling++;
     pthread_mutex_unlock(&p->acct_lock);
     if (closed)
         return 0;
     /* Count every release in the spill window: the spill function's frees may already
      * give blocks back through the hysteresis rule before the final shrink. */
     int64_t released_before = atomic_load(&p->released_total);
-    if (spill != NULL)
+    if (spill != NULL) {
+        struct pool *outer = tl_spilling;
+        tl_spilling = p;
         spill(ctx, bytes); /* its own count is informational; the pool measures */
+        tl_spilling = outer;
+        pthread_mutex_lock(&p->acct_lock);
+        if (--p->spilling == 0)
+            pthread_cond_broadcast(&p->spill_done);
+        pthread_mutex_unlock(&p->acct_lock);
+    }
     release_blocks(p, 0, 1);
     return atomic_load(&p->released_total) - released_before;
 }
@@ -976,6 +1006,12 @@ EXPORT int64_t dynoffheap_bridge_pool_close(int64_t handle)
     struct pool *p = from_handle(handle);
     if (p == NULL)
         return 0;
+    /* No spill function runs after close returns (the native side may free its context). */
+    pthread_mutex_lock(&p->acct_lock);
+    p->spill = NULL;
+    p->spill_ctx = NULL;
+    wait_for_spills(p);
+    pthread_mutex_unlock(&p->acct_lock);
     pthread_mutex_lock(&p->grow_lock); /* waits for a reservation in progress */
     pthread_mutex_lock(&p->acct_lock);
     if (atomic_load(&p->closed)) {
@@ -992,8 +1028,6 @@ EXPORT int64_t dynoffheap_bridge_pool_close(int64_t handle)
     atomic_store(&p->closed_used, leaked);
     atomic_store(&p->reserved, 0);
     atomic_store(&p->avail, CLOSED_AVAIL);
-    p->spill = NULL;
-    p->spill_ctx = NULL;
     pthread_mutex_unlock(&p->acct_lock);
     pthread_mutex_unlock(&p->grow_lock);
 

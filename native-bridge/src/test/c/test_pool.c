@@ -13,6 +13,7 @@
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dynoffheap.h"
 #include "dynoffheap_bridge.h"
@@ -706,6 +707,96 @@ static void test_spill_calls_native_and_releases_blocks(void)
     CHECK_EQ(fj_total(1), 0);
 }
 
+/* A spill function that stays inside until told to leave, so a test can act while it runs.
+ * With `unregister_inside` it removes itself from inside the call first. */
+struct slow_spill {
+    dynoffheap_pool *pool;
+    int unregister_inside;
+    _Atomic int entered;
+    _Atomic int leave;
+    _Atomic int finished;
+};
+
+static int64_t slow_spill_fn(void *ctx, int64_t bytes_wanted)
+{
+    struct slow_spill *s = ctx;
+    (void)bytes_wanted;
+    if (s->unregister_inside)
+        dynoffheap_set_spill(s->pool, NULL, NULL); /* must not wait for this very call */
+    atomic_store(&s->entered, 1);
+    while (!atomic_load(&s->leave))
+        sched_yield();
+    atomic_store(&s->finished, 1);
+    return 0;
+}
+
+struct spill_call {
+    int64_t handle;
+    struct slow_spill *spill;
+};
+
+static void *call_spill(void *arg)
+{
+    struct spill_call *c = arg;
+    dynoffheap_bridge_pool_spill(c->handle, 1);
+    return NULL;
+}
+
+static void *release_after_a_while(void *arg)
+{
+    struct slow_spill *s = arg;
+    nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
+    atomic_store(&s->leave, 1);
+    return NULL;
+}
+
+/* Removes the spill function (or closes the pool, with `by_close`) while a call of it runs
+ * on another thread: the removal returns only after that call finished. */
+static void check_removal_waits_for_spill(int by_close)
+{
+    fj_reset();
+    int64_t h = fj_pool(1, 64 * KiB);
+    dynoffheap_pool *p = pool_at(h);
+    struct slow_spill s = {.pool = p};
+    dynoffheap_set_spill(p, slow_spill_fn, &s);
+    struct spill_call c = {.handle = h, .spill = &s};
+    pthread_t spiller, releaser;
+    CHECK_EQ(pthread_create(&spiller, NULL, call_spill, &c), 0);
+    while (!atomic_load(&s.entered))
+        sched_yield();
+    CHECK_EQ(pthread_create(&releaser, NULL, release_after_a_while, &s), 0);
+    if (by_close)
+        CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+    else
+        dynoffheap_set_spill(p, NULL, NULL);
+    CHECK_EQ(atomic_load(&s.finished), 1);
+    pthread_join(spiller, NULL);
+    pthread_join(releaser, NULL);
+    if (!by_close)
+        CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+}
+
+static void test_unregistering_waits_for_spill_in_flight(void)
+{
+    check_removal_waits_for_spill(0);
+    check_removal_waits_for_spill(1);
+}
+
+static void test_spill_function_may_unregister_itself(void)
+{
+    fj_reset();
+    int64_t h = fj_pool(1, 64 * KiB);
+    dynoffheap_pool *p = pool_at(h);
+    struct slow_spill s = {.pool = p, .unregister_inside = 1, .leave = 1};
+    dynoffheap_set_spill(p, slow_spill_fn, &s);
+    CHECK_EQ(dynoffheap_bridge_pool_spill(h, 1), 0); /* returns: no self-deadlock */
+    CHECK_EQ(atomic_load(&s.finished), 1);
+    atomic_store(&s.finished, 0);
+    dynoffheap_bridge_pool_spill(h, 1);
+    CHECK_EQ(atomic_load(&s.finished), 0); /* it is gone */
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* Close                                                                                */
 /* ------------------------------------------------------------------------------------ */
@@ -1025,6 +1116,8 @@ int main(void)
         {"no callbacks means denied", test_no_callbacks_means_denied},
         {"explicit reserve/release", test_explicit_reserve_release},
         {"spill calls native and releases blocks", test_spill_calls_native_and_releases_blocks},
+        {"unregistering waits for a spill in flight", test_unregistering_waits_for_spill_in_flight},
+        {"spill function may unregister itself", test_spill_function_may_unregister_itself},
         {"close reports leaks and refuses use", test_close_reports_leaks_and_refuses_use},
         {"closed pools quarantined", test_closed_pools_quarantined},
         {"thread storm exact accounting", test_thread_storm_exact_accounting},

@@ -37,10 +37,9 @@
  *        - it allocates nothing: the scratch arrays the spill needs are grown together with the
  *          chunk array, and the write buffer exists from the start (allocating inside a spill
  *          would re-enter the JVM's memory manager from inside its own spill);
- *        - the JVM may still be calling it after dynoffheap_set_spill(pool, NULL, NULL) returned
- *          (the pool reads the function under its lock and calls it outside), so the callback's
- *          context is an id looked up in a registry of live sorters, and samplesort_destroy()
- *          waits until no callback uses the sorter before freeing it.
+ *        - its context is the sorter itself: samplesort_destroy() first calls
+ *          dynoffheap_set_spill(pool, NULL, NULL), which returns only when no call of the
+ *          function is running any more, and then frees the sorter.
  *
  *   5. Start threads.  With worker_threads > 1, each batch's new chunks are allocated and filled
  *      by pthreads that the sorter starts (threads the JVM did not start). The pool may call the
@@ -119,7 +118,7 @@ struct cursor {
 
 typedef struct sorter {
     dynoffheap_pool *pool;
-    int64_t id; /* the spill callback's context; see the registry below */
+    int64_t id; /* unique in the process, names the run files */
     int32_t record_bytes;
     int64_t per_chunk; /* records per chunk */
     int allow_spill;
@@ -159,62 +158,9 @@ typedef struct sorter {
     _Atomic int64_t payload_errors;
     _Atomic int64_t worker_chunks;
 
-    /* Registry links, guarded by g_registry_lock. */
-    int spill_refs;
-    struct sorter *next_live;
 } sorter;
 
-/* ---- the registry of live sorters (what the spill callback's context points into) ---------- */
-
-static pthread_mutex_t g_registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_registry_cond = PTHREAD_COND_INITIALIZER;
-static sorter *g_live;
-static int64_t g_next_id = 1;
-
-static void registry_add(sorter *s)
-{
-    pthread_mutex_lock(&g_registry_lock);
-    s->id = g_next_id++;
-    s->next_live = g_live;
-    g_live = s;
-    pthread_mutex_unlock(&g_registry_lock);
-}
-
-/* The live sorter with this id, with a reference taken, or NULL. */
-static sorter *registry_acquire(int64_t id)
-{
-    pthread_mutex_lock(&g_registry_lock);
-    sorter *s = g_live;
-    while (s != NULL && s->id != id)
-        s = s->next_live;
-    if (s != NULL)
-        s->spill_refs++;
-    pthread_mutex_unlock(&g_registry_lock);
-    return s;
-}
-
-static void registry_release(sorter *s)
-{
-    pthread_mutex_lock(&g_registry_lock);
-    if (--s->spill_refs == 0)
-        pthread_cond_broadcast(&g_registry_cond);
-    pthread_mutex_unlock(&g_registry_lock);
-}
-
-/* Unlists the sorter and waits until no spill callback holds a reference to it. */
-static void registry_remove(sorter *s)
-{
-    pthread_mutex_lock(&g_registry_lock);
-    for (sorter **link = &g_live; *link != NULL; link = &(*link)->next_live) {
-        if (*link == s) {
-            *link = s->next_live;
-            break;
-        }
-    }
-    while (s->spill_refs > 0)
-        pthread_cond_wait(&g_registry_cond, &g_registry_lock);
-    pthread_mutex_unlock(&g_registry_lock);
-}
+static _Atomic int64_t g_next_id = 1;
 
 /* ---- records ------------------------------------------------------------------------------- */
 
@@ -549,9 +495,7 @@ io_error:
 static int64_t spill_callback(void *ctx, int64_t bytes_wanted)
 {
     (void)bytes_wanted; /* a spill writes everything in memory: the cheapest unit here */
-    sorter *s = registry_acquire((int64_t)(intptr_t)ctx);
-    if (s == NULL)
-        return 0; /* destroyed meanwhile */
+    sorter *s = ctx;
     atomic_fetch_add(&s->spill_requests, 1);
     int64_t freed = 0;
     if (pthread_mutex_trylock(&s->lock) == 0) {
@@ -560,7 +504,6 @@ static int64_t spill_callback(void *ctx, int64_t bytes_wanted)
     } else {
         atomic_fetch_add(&s->busy_spills, 1);
     }
-    registry_release(s);
     return freed;
 }
 
@@ -804,8 +747,8 @@ EXPORT int64_t samplesort_create(int64_t pool_handle, int32_t record_bytes, int3
         dynoffheap_free(pool, s);
         return 0;
     }
-    registry_add(s);
-    dynoffheap_set_spill(pool, spill_callback, (void *)(intptr_t)s->id);
+    s->id = atomic_fetch_add(&g_next_id, 1);
+    dynoffheap_set_spill(pool, spill_callback, s);
     return (int64_t)(uintptr_t)s;
 }
 
@@ -991,9 +934,8 @@ EXPORT void samplesort_destroy(int64_t handle)
     sorter *s = from_handle(handle);
     if (s == NULL)
         return;
-    /* No new spill calls, then wait for those already on their way (see the file comment). */
+    /* Returns when no spill call uses the sorter any more (see the file comment). */
     dynoffheap_set_spill(s->pool, NULL, NULL);
-    registry_remove(s);
 
     pthread_mutex_lock(&s->lock);
     dynoffheap_pool *pool = s->pool;

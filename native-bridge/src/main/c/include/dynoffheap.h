@@ -212,7 +212,10 @@ static inline size_t dynoffheap_last_error(dynoffheap_pool *pool, char *buf, siz
 /*
  * Registers the native side's spill function (NULL removes it). The JVM calls it when
  * it wants `bytes_wanted` back; afterwards the pool returns every whole unused block to
- * the JVM. ctx is passed through unchanged.
+ * the JVM. ctx is passed through unchanged. When this returns, the function it replaced
+ * is no longer running on any other thread and will not be called again, so its ctx may
+ * be freed (called from inside the spill function, it does not wait for that call).
+ * Closing the pool removes the function the same way.
  */
 static inline void dynoffheap_set_spill(dynoffheap_pool *pool, dynoffheap_spill_fn spill, void *ctx)
 {
