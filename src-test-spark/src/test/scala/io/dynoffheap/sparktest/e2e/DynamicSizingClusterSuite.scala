@@ -2,63 +2,35 @@ package io.dynoffheap.sparktest.e2e
 
 import scala.concurrent.duration._
 
-import io.dynoffheap.sparktest.{CapturedLog, ExecutorMemoryProbe, ExecutorMemorySnapshot, JobGroupListener, Jobs, LogCapture, PluginSetup, SparkMaster, WithSpark}
+import io.dynoffheap.sparktest.{CapturedLog, Jobs, LogCapture, PluginSetup}
 import io.dynoffheap.sparktest.samplesort.SortOptions
 import org.scalatest.funsuite.AnyFunSuite
 
 /**
- * Dynamic off-heap sizing on, on `local-cluster[1,2,1024]` with `spark.executor.memory=1g`: one
- * executor JVM with two task slots whose heap and native memory share one 1 GiB budget. The
- * plugin is added as users add it (its jar in spark.jars, its class in spark.plugins), together
- * with the static off-heap settings a user may have left in place, which the plugin must ignore.
+ * Dynamic off-heap sizing on, on `local-cluster[1,2,1024]` with `spark.executor.memory=1g` (see
+ * [[DynamicSizingCluster]]), together with the static off-heap settings a user may have left in
+ * place, which the plugin must ignore. The sample native operator is the native code.
  *
  * One session serves every test; each test checks that the executor holds no native memory
  * afterwards, so a later test never inherits an earlier one's memory.
  */
-class DynamicSizingClusterSuite extends AnyFunSuite with WithSpark {
+class DynamicSizingClusterSuite extends AnyFunSuite with DynamicSizingCluster {
   import DynamicSizingClusterSuite._
 
-  override protected def sparkMaster: SparkMaster =
-    SparkMaster.LocalCluster(workers = 1, coresPerWorker = 2, memoryPerWorkerMiB = 1024,
-      executorMemoryMiB = 1024)
-
-  override protected def sparkConf: Map[String, String] = PluginSetup.asUsersDo ++ Map(
-    PluginSetup.DynamicSizing -> "true",
+  override protected def sparkConf: Map[String, String] = super.sparkConf ++ Map(
     // What a user who moves from the static split may leave behind: ignored, with a warning.
     PluginSetup.OffHeapEnabled -> "true",
-    PluginSetup.OffHeapSize -> "300m",
-    // A failure here is a bug: fail at once instead of retrying a big task three more times.
-    "spark.task.maxFailures" -> "1",
-    // With spark.testing set (as the harness must, for local-cluster), Spark reserves no system
-    // memory and its unified pool is 60% of the whole heap. Reserve the 300 MiB it reserves in
-    // production, so that the execution pool the spill scenarios compete for is the real one:
-    // (1 GiB - 300 MiB) * 0.6 = 434 MiB.
-    "spark.testing.reservedMemory" -> (300L * MiB).toString)
+    PluginSetup.OffHeapSize -> "300m")
 
-  private val listener = new JobGroupListener
   @volatile private var startLogs: Seq[CapturedLog] = Nil
 
   override protected def beforeAll(): Unit = {
-    PluginSetup.pluginJar // fails the suite at once, with what to do, if the jar was not built
     val capture = LogCapture.start()
     try super.beforeAll()
     finally {
       capture.close()
       startLogs = capture.events
     }
-    sc.addSparkListener(listener)
-  }
-
-  /** The one executor's state, read by a task on it. */
-  private def executorState(): ExecutorMemorySnapshot = ExecutorMemoryProbe.single(sc)
-
-  /** No task holds native memory: the tree counters and the quota are back to zero. */
-  private def assertNothingHeld(): ExecutorMemorySnapshot = {
-    val s = executorState()
-    assert(s.nativeBytes == 0, s)
-    assert(s.quotaNativeBytes == 0, s)
-    assert(s.openTasks == 0, s)
-    s
   }
 
   test("Spark's off-heap settings are ignored with one warning per key; Spark's off-heap is off") {
