@@ -121,7 +121,7 @@ object ArrowClusterSuite {
   /** Spark's execution pool on the 1 GiB executor: (1 GiB - 300 MiB) * 0.6. */
   val ExecutionPoolBytes: Long = (1024 - 300) * MiB * 6 / 10
 
-  /** About 300 MiB of sort records (with Spark's pointer array), 360 MiB of Arrow batches. */
+  /** About 335 MiB of sort records (with Spark's pointer array), 380 MiB of Arrow batches. */
   val SortRows: Long = 1200000L
   val BatchRows = 65536
 
