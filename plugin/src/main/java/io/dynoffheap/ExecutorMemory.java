@@ -85,8 +85,10 @@ public final class ExecutorMemory {
     String name = "task-" + id + " (stage " + context.stageId() + "." + context.stageAttemptNumber()
         + ", partition " + context.partitionId() + ")";
     TreeMemoryConsumer consumer = settings.dynamicSizing()
-        ? TreeMemoryConsumer.dynamic(context.taskMemoryManager(), name, ladder, stats)
-        : TreeMemoryConsumer.staticSplit(context.taskMemoryManager(), name, stats);
+        ? TreeMemoryConsumer.dynamic(context.taskMemoryManager(), name,
+            settings.reservationBlock(), ladder, stats)
+        : TreeMemoryConsumer.staticSplit(context.taskMemoryManager(), name,
+            settings.reservationBlock(), stats);
     TaskNativeMemory task = new TaskNativeMemory(id, consumer, plan, settings.reservationBlock());
     tasks.put(id, task);
     TaskCompletionListener closeAtEnd = completed -> endTask(id, name);

@@ -40,7 +40,7 @@ class TaskPoolTest {
   private final ShortfallLadder ladder = new ShortfallLadder(quota,
       new GcCoordinator(() -> { }, HeapShrink.of(false), 0, System::nanoTime), 1, 1);
   private final TreeMemoryConsumer consumer =
-      TreeMemoryConsumer.dynamic(tmm, "task-3", ladder, new MemoryStats());
+      TreeMemoryConsumer.dynamic(tmm, "task-3", BLOCK, ladder, new MemoryStats());
   private final TaskNativeMemory task = new TaskNativeMemory(3, consumer,
       MemoryPlan.of(PluginSettings.from(new SparkConf(false)), 26 * MIB, 1, 1), BLOCK);
   private final TaskPool pool = task.newPool("native-op");
@@ -90,9 +90,11 @@ class TaskPoolTest {
     free(pool, ptr);
     long slack = pool.node().usedBytes();
     assertTrue(slack > 0);
+    long headroom = consumer.reservedBytes() - consumer.root().usedBytes();
     new SparkMemory.JvmConsumer(tmm, MemoryMode.ON_HEAP).take(38 * MIB);
     assertEquals(0, pool.node().usedBytes());
-    assertEquals(slack, consumer.spilledBytes());
+    assertEquals(slack + headroom, consumer.spilledBytes(), "the pool's and the task's headroom");
+    assertEquals(0, quota.nativeBytes());
   }
 
   @Test

@@ -94,6 +94,8 @@ public class AccountingBenchmark {
   static final long MIB = 1L << 20;
   /** Bytes every task keeps reserved while the benchmark runs. */
   static final long RESIDENT = 8 * MIB;
+  /** The task root's reservation block: the default of spark.gluten.memory.reservationBlockSize. */
+  static final long BLOCK = 8 * MIB;
 
   /** The executor: what all benchmark threads share. */
   @State(Scope.Benchmark)
@@ -358,7 +360,8 @@ public class AccountingBenchmark {
 
     TaskTree(TaskMemoryManager tmm, long id, Executor executor) {
       this.tmm = tmm;
-      consumer = TreeMemoryConsumer.dynamic(tmm, "task-" + id, executor.ladder, executor.stats);
+      consumer = TreeMemoryConsumer.dynamic(tmm, "task-" + id, BLOCK, executor.ladder,
+          executor.stats);
       node = consumer.root().newChild("operator");
       resident = consumer.root().newChild("resident");
       resident.reserve(RESIDENT);

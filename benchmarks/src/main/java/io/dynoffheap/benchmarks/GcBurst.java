@@ -128,7 +128,7 @@ public final class GcBurst {
         TimeUnit.MILLISECONDS.toNanos(INTERVAL_MILLIS), System::nanoTime);
     ShortfallLadder ladder = new ShortfallLadder(quota, gc, RETRIES, BACKOFF_MILLIS);
     LongUnaryOperator nothingToSpill = wanted -> 0L;
-    Burst burst = burst(threads, () -> ladder.admit(REQUEST, nothingToSpill));
+    Burst burst = burst(threads, () -> ladder.admit(REQUEST, REQUEST, nothingToSpill).outcome());
     return new Outcome(gc.completedEpisodes(), gc.completedEpisodes(), burst.collections,
         burst.lastAnswerNanos);
   }

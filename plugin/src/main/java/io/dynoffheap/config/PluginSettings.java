@@ -31,7 +31,8 @@ public final class PluginSettings {
   public static final Setting<Long> RESERVATION_BLOCK = Setting.bytes(
       "spark.gluten.memory.reservationBlockSize", "8m", 4096, 1L << 30,
       "Native pools reserve memory from the JVM in blocks of this size, so most allocations "
-          + "never call into the JVM.");
+          + "never call into the JVM; each task's memory tree reserves from Spark and the "
+          + "executor quota in blocks of this size, so most reservations never call Spark.");
 
   public static final Setting<Integer> GC_RETRIES = Setting.integer(
       "spark.dynoffheap.gc.retries", 3, 0, 100,

@@ -12,8 +12,14 @@ import java.util.function.LongSupplier;
  *
  * <p>Admission is one compare-and-set on the tracked native bytes, so any number of threads
  * admitting at once can never together overshoot the budget. The committed heap is read just
- * before; the JVM grows it on its own, which no one can admit or deny, and that is why a GC that
- * lets the heap shrink (see {@link GcCoordinator}) gives native memory room again.
+ * before, on every admission; the JVM grows it on its own, which no one can admit or deny, and
+ * that is why a GC that lets the heap shrink (see {@link GcCoordinator}) gives native memory room
+ * again.
+ *
+ * <p>Tasks admit whole reservation blocks ({@link TaskReservation}), so the tracked native bytes
+ * are what the executor's tasks have committed to, used or held as headroom. A block admission
+ * asks for a range: the whole block if it fits, otherwise exactly what the task needs, so a
+ * request that fits the budget exactly is still admitted near the limit.
  *
  * <p>One instance per executor, owned by the executor's memory runtime; never a static.
  */
@@ -36,14 +42,30 @@ public final class ExecutorQuota {
 
   /** Admits {@code bytes} of native memory if they fit now; false leaves nothing admitted. */
   public boolean tryAdmit(long bytes) {
-    if (bytes <= 0) {
-      throw new IllegalArgumentException("native admission of " + bytes + " bytes: must be positive");
+    return tryAdmit(bytes, bytes) > 0;
+  }
+
+  /**
+   * Admits {@code max} bytes if they fit now, otherwise {@code min} if those fit; returns the
+   * bytes admitted, or 0 (nothing admitted).
+   */
+  public long tryAdmit(long min, long max) {
+    if (min <= 0 || max < min) {
+      throw new IllegalArgumentException("native admission of " + min + " to " + max
+          + " bytes: the sizes must be positive and in order");
     }
-    if (!nativeBytes.tryAdd(bytes, budget - committedHeap.getAsLong())) {
-      return false;
+    long limit = budget - committedHeap.getAsLong();
+    long total = nativeBytes.tryAdd(max, limit);
+    long admitted = max;
+    if (total < 0 && min < max) {
+      total = nativeBytes.tryAdd(min, limit);
+      admitted = min;
     }
-    nativeBytes.notePeak();
-    return true;
+    if (total < 0) {
+      return 0;
+    }
+    nativeBytes.notePeak(total);
+    return admitted;
   }
 
   /** Gives back {@code bytes} admitted earlier. */

@@ -7,34 +7,36 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>Admission against a limit is a single compare-and-set on the current value, so concurrent
  * callers can never together exceed the limit (there is no window between "check" and "add").
- * Removal refuses to go below zero, so a wrong repay can never corrupt the counter.
+ * Removal refuses to go below zero, so a wrong repay can never corrupt the counter. The peak is
+ * raised from the total an admission produced, so it costs one read unless it is a new peak.
  */
 final class MemoryCounter {
   private final AtomicLong used = new AtomicLong();
   private final AtomicLong peak = new AtomicLong();
 
   /**
-   * Adds {@code bytes} if the result stays at or below {@code limit}; false otherwise. The peak
-   * is not raised: a caller whose admission may still be taken back (a parent may deny) calls
-   * {@link #notePeak()} once it is final, so denied requests never show in the peak.
+   * Adds {@code bytes} if the result stays at or below {@code limit} and returns the new total,
+   * or returns -1 and adds nothing. The peak is not raised: a caller whose admission may still be
+   * taken back (a parent may deny) calls {@link #notePeak(long)} with the total once it is final,
+   * so denied requests never show in the peak.
    */
-  boolean tryAdd(long bytes, long limit) {
+  long tryAdd(long bytes, long limit) {
     while (true) {
       long current = used.get();
       if (bytes > limit - current) {
-        return false;
+        return -1;
       }
-      if (used.compareAndSet(current, current + bytes)) {
-        return true;
+      long total = current + bytes;
+      if (used.compareAndSet(current, total)) {
+        return total;
       }
     }
   }
 
-  /** Raises the peak to the current value. */
-  void notePeak() {
-    long candidate = used.get();
+  /** Raises the peak to {@code total} if it is higher. */
+  void notePeak(long total) {
     long seen = peak.get();
-    while (candidate > seen && !peak.compareAndSet(seen, candidate)) {
+    while (total > seen && !peak.compareAndSet(seen, total)) {
       seen = peak.get();
     }
   }

@@ -3,9 +3,10 @@ package io.dynoffheap.memory;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * Executor-wide counters of what the task trees did, for metrics: native bytes held by all
- * trees (current and peak, with either mode), reservations granted and denied at the tree roots,
- * bytes freed by spills, leaks found at task end. Cheap to update from any thread.
+ * Executor-wide counters of what the task trees did, for metrics: native bytes reserved by all
+ * tasks (current and peak, with either mode; whole blocks, used or held as headroom), block
+ * reservations granted and denied, bytes freed by spills, leaks found at task end. Updated once
+ * per block a task reserves or gives back, not once per borrow; cheap from any thread.
  */
 public final class MemoryStats {
   private final MemoryCounter nativeBytes = new MemoryCounter();
@@ -15,26 +16,25 @@ public final class MemoryStats {
   private final LongAdder leaks = new LongAdder();
   private final LongAdder leakedBytes = new LongAdder();
 
-  void recordBorrowing(long bytes, Borrowing borrowing) {
-    if (borrowing.isGranted()) {
+  void recordReservation(Grant grant) {
+    if (grant.isGranted()) {
       granted.increment();
-      nativeBytes.tryAdd(bytes, Long.MAX_VALUE);
-      nativeBytes.notePeak();
+      nativeBytes.notePeak(nativeBytes.tryAdd(grant.bytes(), Long.MAX_VALUE));
     } else {
       denied.increment();
     }
   }
 
-  void recordRepay(long bytes) {
+  void recordRelease(long bytes) {
     nativeBytes.remove(bytes, "the executor's native memory statistics");
   }
 
-  /** Native bytes held by all task trees of this executor now. */
+  /** Native bytes reserved by all tasks of this executor now. */
   public long nativeBytes() {
     return nativeBytes.used();
   }
 
-  /** The most native bytes all task trees of this executor held at once. */
+  /** The most native bytes all tasks of this executor reserved at once. */
   public long peakNativeBytes() {
     return nativeBytes.peak();
   }

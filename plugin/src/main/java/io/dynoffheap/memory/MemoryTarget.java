@@ -1,9 +1,9 @@
 package io.dynoffheap.memory;
 
 /**
- * Something memory is borrowed from: a node of a task's tree, the task's Spark consumer, or the
- * executor's quota. Targets compose: a node borrows from its parent target, a quota decorates
- * the Spark target, and so on up to Spark's memory manager.
+ * Something memory is borrowed from: a node of a task's tree, or the task's reservation under the
+ * root. Targets compose: a node borrows from its parent target, up to the reservation, which
+ * takes blocks from Spark and the executor's quota ({@link BlockSource}).
  *
  * <p>Contract: {@link #borrow} is all or nothing. Sizes must be positive; a target throws
  * {@link IllegalArgumentException} for anything else. {@link #repay} gives back bytes that were

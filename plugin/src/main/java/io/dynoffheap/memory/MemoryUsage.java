@@ -3,10 +3,12 @@ package io.dynoffheap.memory;
 import java.util.List;
 
 /**
- * A snapshot of a tree of targets: name, current and peak bytes of each node. Rendered as the
- * indented usage tree that error messages and leak reports show.
+ * A snapshot of a tree of targets: name, current and peak bytes of each node, and what is
+ * reserved for it (more than used at a task's root, which reserves in blocks; equal elsewhere).
+ * Rendered as the indented usage tree that error messages and leak reports show.
  */
-public record MemoryUsage(String name, long used, long peak, List<MemoryUsage> children) {
+public record MemoryUsage(String name, long used, long peak, long reserved,
+    List<MemoryUsage> children) {
 
   public MemoryUsage {
     children = List.copyOf(children);
@@ -22,7 +24,11 @@ public record MemoryUsage(String name, long used, long peak, List<MemoryUsage> c
   private void render(StringBuilder out, int depth) {
     out.append("  ".repeat(depth)).append(name)
         .append(": used ").append(Bytes.format(used))
-        .append(", peak ").append(Bytes.format(peak)).append('\n');
+        .append(", peak ").append(Bytes.format(peak));
+    if (reserved != used) {
+      out.append(", reserved ").append(Bytes.format(reserved));
+    }
+    out.append('\n');
     for (MemoryUsage child : children) {
       child.render(out, depth + 1);
     }

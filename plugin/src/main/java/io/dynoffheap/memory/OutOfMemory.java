@@ -28,7 +28,7 @@ public final class OutOfMemory {
       MemoryUsage tree) {
     String explanation = "0 bytes for memory node '" + node + "'.\n"
         + denial.reason() + ".\n"
-        + "Usage tree (used, peak):\n" + tree.render()
+        + "Usage tree (used, peak; at the task, also what it reserved in blocks):\n" + tree.render()
         + "To change: " + denial.setting();
     return new SparkOutOfMemoryError(CONDITION,
         Map.of("requestedBytes", Long.toString(requested), "receivedBytes", explanation));

@@ -7,6 +7,11 @@ import java.util.function.LongUnaryOperator;
  * Admits a native request against the {@link ExecutorQuota}, freeing memory in order of cost
  * when it does not fit, and only then denies it:
  *
+ * <p>A request is a range: at least {@code min} bytes (what the task needs), {@code max} if that
+ * fits (a whole reservation block); every attempt admits {@code max} when it fits and otherwise
+ * {@code min} ({@link ExecutorQuota#tryAdmit(long, long)}), and the ladder frees only for
+ * {@code min}.
+ *
  * <ol>
  *   <li>admit at once if it fits;
  *   <li>spill: ask the task to free the shortfall (Spark spills the task's consumers, the task's
@@ -55,18 +60,20 @@ public final class ShortfallLadder {
   }
 
   /**
-   * Admits {@code bytes} or denies them after the whole ladder.
+   * Admits at least {@code min} and at most {@code max} bytes, or denies after the whole ladder.
    *
    * @param spill frees memory of the requesting task: given the bytes wanted, returns bytes freed
    */
-  public Borrowing admit(long bytes, LongUnaryOperator spill) {
-    if (quota.tryAdmit(bytes)) {
-      return Borrowing.granted();
+  public Grant admit(long min, long max, LongUnaryOperator spill) {
+    long admitted = quota.tryAdmit(min, max);
+    if (admitted > 0) {
+      return Grant.of(admitted);
     }
     long episodesBefore = gc.completedEpisodes();
-    long spilled = spill.applyAsLong(Math.max(1, bytes - quota.room()));
-    if (quota.tryAdmit(bytes)) {
-      return Borrowing.granted();
+    long spilled = spill.applyAsLong(Math.max(1, min - quota.room()));
+    admitted = quota.tryAdmit(min, max);
+    if (admitted > 0) {
+      return Grant.of(admitted);
     }
     long seenEpisodes = episodesBefore;
     long sleepNanos = backoffNanos;
@@ -78,13 +85,14 @@ public final class ShortfallLadder {
         sleepNanos *= 2;
       }
       gc.collectAfter(seenEpisodes);
-      if (quota.tryAdmit(bytes)) {
-        return Borrowing.granted();
+      admitted = quota.tryAdmit(min, max);
+      if (admitted > 0) {
+        return Grant.of(admitted);
       }
       seenEpisodes = gc.completedEpisodes();
     }
-    return Borrowing.denied(describeShortfall(bytes, spilled, gc.completedEpisodes() - episodesBefore),
-        BUDGET_SETTING);
+    return Grant.denied(Borrowing.denied(
+        describeShortfall(min, spilled, gc.completedEpisodes() - episodesBefore), BUDGET_SETTING));
   }
 
   private String describeShortfall(long bytes, long spilled, long episodes) {

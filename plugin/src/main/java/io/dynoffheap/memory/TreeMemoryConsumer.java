@@ -8,27 +8,31 @@ import org.apache.spark.memory.TaskMemoryManager;
 
 /**
  * One Spark {@link MemoryConsumer} per task for native memory, with a tree of named nodes
- * under it ({@link #root()}). Every byte a node borrows goes through here to the task's
- * {@link TaskMemoryManager}, so Spark sees native memory and can ask it to spill.
+ * under it ({@link #root()}). The root borrows from the task's {@link TaskReservation}, which
+ * takes memory from the task's {@link TaskMemoryManager} (and, with dynamic sizing, the executor
+ * quota) in blocks of spark.gluten.memory.reservationBlockSize, so Spark sees native memory, can
+ * ask it to spill, and is called once per block rather than once per borrow.
  *
  * <p>Two ways to count against Spark, chosen at construction:
  * <ul>
  *   <li>{@link #staticSplit}: the off-heap pool (spark.memory.offHeap.size) is the hard limit, as
- *       with Spark's static split today. Consumer mode OFF_HEAP; what Spark does not grant is
- *       denied.
+ *       with Spark's static split today. Consumer mode OFF_HEAP; a block Spark does not grant in
+ *       full is taken as far as the task needs it, and denied below that.
  *   <li>{@link #dynamic}: dynamic off-heap sizing. The hard limit is the executor quota, reached
  *       through the {@link ShortfallLadder}; Spark's execution pool is not a cap. The consumer is
- *       ON_HEAP so that it competes with Spark's JVM-side consumers: a native request first asks
+ *       ON_HEAP so that it competes with Spark's JVM-side consumers: a native block first asks
  *       Spark for the bytes, which makes Spark spill JVM consumers of the task when its pool is
  *       short (TaskMemoryManager spills only consumers of the requester's mode), and JVM
  *       consumers short of memory make Spark spill this tree. Whatever Spark grants is held as a
  *       registration; a shortfall there is no denial.
  * </ul>
  *
- * <p>Spill: when Spark calls {@link #spill(long, MemoryConsumer)}, the tree runs the
+ * <p>Spill: when Spark calls {@link #spill(long, MemoryConsumer)} (or the ladder spills for its
+ * shortfall), the reservation first gives back its headroom, then the tree runs the
  * {@link SpillPhase#SHRINK} phase over all nodes, largest first, then {@link SpillPhase#SPILL}
- * while more is wanted. In dynamic mode a spill that Spark asks of this consumer for its own
- * request is refused: that request does not need Spark's room, only the quota's.
+ * while more is wanted, and what the nodes gave back leaves the reservation at once. In dynamic
+ * mode a spill that Spark asks of this consumer for its own request is refused: that request does
+ * not need Spark's room, only the quota's.
  *
  * <p>Locking: Spark updates a consumer's used bytes without a lock of its own and calls
  * {@code spill} while holding the TaskMemoryManager's monitor. Every call into Spark here holds
@@ -37,36 +41,50 @@ import org.apache.spark.memory.TaskMemoryManager;
  */
 public final class TreeMemoryConsumer extends MemoryConsumer {
   private final boolean sparkIsLimit;
+  private final TaskReservation reservation;
   private final TreeNode root;
   private final LongAdder spilledBytes = new LongAdder();
   private final MemoryStats stats;
   /** Bytes Spark granted to this consumer; guarded by the TaskMemoryManager's monitor. */
   private long registered;
 
-  private TreeMemoryConsumer(TaskMemoryManager tmm, MemoryMode mode, String name,
+  private TreeMemoryConsumer(TaskMemoryManager tmm, MemoryMode mode, String name, long blockSize,
       ShortfallLadder ladder, MemoryStats stats) {
     super(tmm, mode);
     this.sparkIsLimit = ladder == null;
     this.stats = stats;
-    MemoryTarget spark = new SparkRegistration();
-    MemoryTarget limit = sparkIsLimit ? spark : new QuotaTarget(spark, ladder, this::spillForShortfall);
-    this.root = new TreeNode(name, "", new Counted(limit), TreeNode.UNLIMITED, Spiller.NONE);
+    BlockSource spark = new SparkRegistration();
+    BlockSource source = sparkIsLimit ? spark : new QuotaSource(spark, ladder, this::spillForShortfall);
+    this.reservation = new TaskReservation(source, blockSize, stats);
+    this.root = new TreeNode(name, "", reservation, TreeNode.UNLIMITED, Spiller.NONE);
   }
 
-  /** Native memory limited by Spark's off-heap execution pool (the toggle is off). */
-  public static TreeMemoryConsumer staticSplit(TaskMemoryManager tmm, String name, MemoryStats stats) {
-    return new TreeMemoryConsumer(tmm, MemoryMode.OFF_HEAP, name, null, stats);
-  }
-
-  /** Native memory limited by the executor quota through {@code ladder} (the toggle is on). */
-  public static TreeMemoryConsumer dynamic(TaskMemoryManager tmm, String name, ShortfallLadder ladder,
+  /**
+   * Native memory limited by Spark's off-heap execution pool (the toggle is off), reserved in
+   * blocks of {@code blockSize}.
+   */
+  public static TreeMemoryConsumer staticSplit(TaskMemoryManager tmm, String name, long blockSize,
       MemoryStats stats) {
-    return new TreeMemoryConsumer(tmm, MemoryMode.ON_HEAP, name, ladder, stats);
+    return new TreeMemoryConsumer(tmm, MemoryMode.OFF_HEAP, name, blockSize, null, stats);
+  }
+
+  /**
+   * Native memory limited by the executor quota through {@code ladder} (the toggle is on),
+   * reserved in blocks of {@code blockSize}.
+   */
+  public static TreeMemoryConsumer dynamic(TaskMemoryManager tmm, String name, long blockSize,
+      ShortfallLadder ladder, MemoryStats stats) {
+    return new TreeMemoryConsumer(tmm, MemoryMode.ON_HEAP, name, blockSize, ladder, stats);
   }
 
   /** The root of this task's tree: add named children to it. */
   public TreeNode root() {
     return root;
+  }
+
+  /** Bytes reserved from Spark (and the quota) for this task: what the root uses plus headroom. */
+  public long reservedBytes() {
+    return reservation.usedBytes();
   }
 
   /** Bytes freed by spills Spark or the ladder asked for. */
@@ -82,16 +100,29 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
     return spillTree(size);
   }
 
-  /** Closes the tree: reports and force-releases what is still held. */
+  /**
+   * Closes the tree: reports and force-releases what is still held, then gives every reserved
+   * byte back to Spark (and the quota).
+   */
   public List<MemoryLeak> close() {
-    return root.close();
+    List<MemoryLeak> leaks = root.close();
+    reservation.shrink();
+    return leaks;
   }
 
+  /**
+   * Headroom first, then the two phases over the nodes; what the nodes repaid is headroom by
+   * then and goes back too, but is counted once, as the nodes' spill.
+   */
   private long spillTree(long size) {
-    long freed = root.spill(SpillPhase.SHRINK, size);
+    long freed = reservation.shrink();
+    if (freed < size) {
+      freed += root.spill(SpillPhase.SHRINK, size - freed);
+    }
     if (freed < size) {
       freed += root.spill(SpillPhase.SPILL, size - freed);
     }
+    reservation.shrink();
     spilledBytes.add(freed);
     stats.recordSpill(freed);
     return freed;
@@ -112,56 +143,14 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
     return spillTree(shortfall);
   }
 
-  /** Counts the root's grants, denials and held bytes into the executor's stats. */
-  private final class Counted implements MemoryTarget {
-    private final MemoryTarget below;
-
-    Counted(MemoryTarget below) {
-      this.below = below;
-    }
-
+  /** This consumer's account with Spark: where the reservation's blocks end. */
+  private final class SparkRegistration implements BlockSource {
     @Override
-    public String name() {
-      return below.name();
-    }
-
-    @Override
-    public Borrowing borrow(long bytes) {
-      Borrowing borrowing = below.borrow(bytes);
-      stats.recordBorrowing(bytes, borrowing);
-      return borrowing;
-    }
-
-    @Override
-    public void repay(long bytes) {
-      below.repay(bytes);
-      stats.recordRepay(bytes);
-    }
-
-    @Override
-    public long usedBytes() {
-      return below.usedBytes();
-    }
-
-    @Override
-    public long peakBytes() {
-      return below.peakBytes();
-    }
-  }
-
-  /** This consumer's account with Spark: the last target of the tree's chain. */
-  private final class SparkRegistration implements MemoryTarget {
-    @Override
-    public String name() {
-      return "spark";
-    }
-
-    @Override
-    public Borrowing borrow(long bytes) {
+    public Grant take(long min, long max) {
       long granted;
       synchronized (taskMemoryManager) {
-        granted = acquireMemory(bytes);
-        if (granted < bytes && sparkIsLimit) {
+        granted = acquireMemory(max);
+        if (granted < min && sparkIsLimit) {
           if (granted > 0) {
             freeMemory(granted);
           }
@@ -169,19 +158,19 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
           registered += granted;
         }
       }
-      if (granted < bytes && sparkIsLimit) {
-        return Borrowing.denied("Spark's off-heap execution memory granted " + Bytes.format(granted)
-            + " of " + Bytes.format(bytes) + " to task memory '" + root.name()
-            + "', which already held " + Bytes.format(root.usedBytes() - bytes)
+      if (granted < min && sparkIsLimit) {
+        return Grant.denied(Borrowing.denied("Spark's off-heap execution memory granted "
+            + Bytes.format(granted) + " of the " + Bytes.format(min) + " needed by task memory '"
+            + root.name() + "', which already held " + Bytes.format(reservation.usedBytes())
             + " (the static split of spark.memory.offHeap.size, shared by the running tasks)",
             "raise spark.memory.offHeap.size, or set "
-                + "spark.gluten.memory.dynamic.offHeap.sizing.enabled=true to size it dynamically");
+                + "spark.gluten.memory.dynamic.offHeap.sizing.enabled=true to size it dynamically"));
       }
-      return Borrowing.granted();
+      return Grant.of(sparkIsLimit ? granted : max);
     }
 
     @Override
-    public void repay(long bytes) {
+    public void give(long bytes) {
       synchronized (taskMemoryManager) {
         long toSpark = Math.min(bytes, registered);
         if (toSpark > 0) {
@@ -189,16 +178,6 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
           registered -= toSpark;
         }
       }
-    }
-
-    @Override
-    public long usedBytes() {
-      return getUsed();
-    }
-
-    @Override
-    public long peakBytes() {
-      return root.peakBytes();
     }
   }
 }

@@ -12,7 +12,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * step), then borrows the same bytes from its parent target, which does the same, up to the
  * task's Spark consumer and the executor's quota. If anything above denies or throws, the node
  * takes its own admission back, so a denial leaves nothing reserved anywhere. A node's used bytes
- * therefore include everything its children borrowed.
+ * therefore include everything its children borrowed. The root of a task's tree borrows from the
+ * task's {@link TaskReservation}, which holds memory in blocks, so a borrow usually stops there.
  *
  * <p>Spilling: {@link #spill} asks the children, largest used first, until enough is freed, and
  * then the node's own spiller. The tree root runs it once per {@link SpillPhase}.
@@ -98,7 +99,8 @@ public final class TreeNode implements MemoryTarget {
     if (closed) {
       throw closedError("borrow of " + bytes + " bytes");
     }
-    if (!counter.tryAdd(bytes, capacity)) {
+    long total = counter.tryAdd(bytes, capacity);
+    if (total < 0) {
       return Borrowing.denied(
           "memory node '" + path + "' is capped at " + Bytes.format(capacity) + " and holds "
               + Bytes.format(counter.used()) + ", so " + Bytes.format(bytes) + " more do not fit",
@@ -112,7 +114,7 @@ public final class TreeNode implements MemoryTarget {
       throw e;
     }
     if (fromParent.isGranted()) {
-      counter.notePeak();
+      counter.notePeak(total);
     } else {
       counter.remove(bytes, path);
     }
@@ -172,13 +174,18 @@ public final class TreeNode implements MemoryTarget {
     return freed;
   }
 
-  /** A snapshot of this subtree's usage. */
+  /**
+   * A snapshot of this subtree's usage. The root also shows what its parent holds for it (a
+   * task's reservation: the bytes it reserved in blocks, used or not).
+   */
   public MemoryUsage usage() {
     List<MemoryUsage> childUsage = new ArrayList<>(children.size());
     for (TreeNode child : children) {
       childUsage.add(child.usage());
     }
-    return new MemoryUsage(name, usedBytes(), peakBytes(), childUsage);
+    long used = usedBytes();
+    long reserved = root == this ? parent.usedBytes() : used;
+    return new MemoryUsage(name, used, peakBytes(), reserved, childUsage);
   }
 
   /**

@@ -45,6 +45,7 @@ class ArrowShortfallTest {
     assertEquals(4 * MIB, consumer.root().usedBytes(), "the denied request left nothing");
     held.close();
     assertEquals(List.of(), task.close());
+    assertEquals(List.of(), consumer.close());
     assertEquals(0, consumer.getUsed());
   }
 
@@ -65,6 +66,7 @@ class ArrowShortfallTest {
     buffer.close();
     assertEquals(List.of(), cache.close());
     assertEquals(List.of(), op.close());
+    assertEquals(List.of(), consumer.close());
     assertEquals(0, consumer.getUsed());
   }
 
@@ -85,6 +87,7 @@ class ArrowShortfallTest {
     assertEquals(16 * MIB, task.allocator().getAllocatedMemory());
     buffer.close();
     assertEquals(List.of(), task.close());
+    assertEquals(List.of(), tree.consumer.close(), "gives the task's headroom back");
     assertEquals(0, tree.quota.nativeBytes());
     assertEquals(0, tree.stats.nativeBytes());
   }
@@ -99,6 +102,7 @@ class ArrowShortfallTest {
     assertEquals(16 * MIB, tree.quota.nativeBytes());
     buffer.close();
     assertEquals(List.of(), task.close());
+    assertEquals(List.of(), tree.consumer.close(), "gives the task's headroom back");
     assertEquals(0, tree.quota.nativeBytes());
   }
 
@@ -122,6 +126,7 @@ class ArrowShortfallTest {
     assertEquals(MIB, task.node().usedBytes());
     small.close();
     assertEquals(List.of(), task.close());
+    assertEquals(List.of(), tree.consumer.close(), "gives the task's headroom back");
     assertEquals(0, tree.quota.nativeBytes());
   }
 
@@ -188,6 +193,7 @@ class ArrowShortfallTest {
     assertEquals(2 * MIB, listener.allocatedBytes());
     assertEquals(List.of(), task.close(), "not a leak: Arrow holds nothing");
     assertEquals(0, consumer.root().usedBytes());
+    assertEquals(List.of(), consumer.close());
     assertEquals(0, consumer.getUsed());
   }
 

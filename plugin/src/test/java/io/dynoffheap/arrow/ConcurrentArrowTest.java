@@ -81,6 +81,7 @@ class ConcurrentArrowTest {
     assertTrue(task.node().peakBytes() >= MIB);
     children.forEach(BufferAllocator::close);
     assertEquals(List.of(), task.close());
+    assertEquals(List.of(), consumer.close());
     assertEquals(0, consumer.getUsed());
   }
 

@@ -34,6 +34,7 @@ class TaskAllocatorTest {
   void treeIsEmptyAtTheEnd() {
     assertEquals(List.of(), task.close());
     assertEquals(0, consumer.root().usedBytes());
+    assertEquals(List.of(), consumer.close());
     assertEquals(0, consumer.getUsed(), "everything went back to Spark");
   }
 
@@ -42,7 +43,7 @@ class TaskAllocatorTest {
     ArrowBuf small = root.buffer(1000);
     assertEquals(1024, root.getAllocatedMemory(), "Arrow rounds to a power of two");
     assertExact(1024);
-    assertEquals(MIB, consumer.getUsed(), "Spark sees the reservation");
+    assertEquals(TaskTrees.BLOCK, consumer.getUsed(), "Spark sees the tree's first block");
 
     ArrowBuf block = root.buffer(MIB);
     assertExact(MIB + 1024);
@@ -59,7 +60,8 @@ class TaskAllocatorTest {
     assertEquals(MIB, task.node().usedBytes(), "exactly one block for one block of buffers");
     block.close();
     assertExact(0);
-    assertEquals(0, consumer.getUsed());
+    assertEquals(0, consumer.root().usedBytes());
+    assertEquals(TaskTrees.BLOCK, consumer.getUsed(), "the tree keeps its block until task end");
   }
 
   @Test

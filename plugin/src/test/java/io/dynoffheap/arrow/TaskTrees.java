@@ -17,6 +17,8 @@ import org.apache.spark.memory.TaskMemoryManager;
  */
 final class TaskTrees {
   static final long MIB = SparkMemory.MIB;
+  /** The tree's reservation block: the default of spark.gluten.memory.reservationBlockSize. */
+  static final long BLOCK = 8 * MIB;
 
   private TaskTrees() {}
 
@@ -30,7 +32,7 @@ final class TaskTrees {
 
   /** The toggle off: Spark's off-heap pool of {@code offHeapMiB} is the limit. */
   static TreeMemoryConsumer staticSplit(long offHeapMiB) {
-    return TreeMemoryConsumer.staticSplit(taskMemoryManager(64, offHeapMiB), "task-1",
+    return TreeMemoryConsumer.staticSplit(taskMemoryManager(64, offHeapMiB), "task-1", BLOCK,
         new MemoryStats());
   }
 
@@ -62,7 +64,7 @@ final class TaskTrees {
         }
       };
       gc = new GcCoordinator(collection, HeapShrink.of(false), 0, System::nanoTime);
-      consumer = TreeMemoryConsumer.dynamic(tmm, "task-1",
+      consumer = TreeMemoryConsumer.dynamic(tmm, "task-1", BLOCK,
           new ShortfallLadder(quota, gc, 2, 1), stats);
     }
   }

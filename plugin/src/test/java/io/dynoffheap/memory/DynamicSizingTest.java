@@ -25,6 +25,7 @@ import org.junit.jupiter.api.Test;
  */
 class DynamicSizingTest {
   private static final long BUDGET = 256 * MIB;
+  private static final long BLOCK = 8 * MIB;
 
   private final TaskMemoryManager tmm = SparkMemory.taskMemoryManager(64, 0);
   private final AtomicLong committedHeap = new AtomicLong(100 * MIB);
@@ -33,7 +34,8 @@ class DynamicSizingTest {
   private final GcCoordinator gc = new GcCoordinator(collections::incrementAndGet,
       HeapShrink.of(false), TimeUnit.HOURS.toNanos(1), System::nanoTime);
   private final ShortfallLadder ladder = new ShortfallLadder(quota, gc, 2, 1);
-  private final TreeMemoryConsumer consumer = TreeMemoryConsumer.dynamic(tmm, "task-7", ladder, new MemoryStats());
+  private final TreeMemoryConsumer consumer = TreeMemoryConsumer.dynamic(tmm, "task-7", BLOCK, ladder,
+      new MemoryStats());
   private final TreeNode root = consumer.root();
 
   @Test
@@ -45,6 +47,8 @@ class DynamicSizingTest {
     assertTrue(consumer.getUsed() < 40 * MIB, "Spark holds only what its pool had");
     assertEquals(0, collections.get());
     op.repay(120 * MIB);
+    assertEquals(BLOCK, quota.nativeBytes(), "one block is kept as headroom");
+    assertEquals(List.of(), consumer.close());
     assertEquals(0, quota.nativeBytes());
     assertEquals(0, tmm.getMemoryConsumptionForThisTask());
   }
@@ -55,7 +59,7 @@ class DynamicSizingTest {
     assertEquals(30 * MIB, sorter.take(30 * MIB));
     root.newChild("op").reserve(20 * MIB);
     assertEquals(30 * MIB, sorter.spilled);
-    assertEquals(20 * MIB, consumer.getUsed());
+    assertEquals(24 * MIB, consumer.getUsed(), "20 MiB rounded up to whole blocks");
     assertEquals(0, collections.get());
   }
 
@@ -77,7 +81,7 @@ class DynamicSizingTest {
     assertEquals(2, spillCalls.get(), "shrink, then spill");
     assertEquals(0, pool.usedBytes());
     assertEquals(0, quota.nativeBytes());
-    assertEquals(30 * MIB, consumer.spilledBytes());
+    assertEquals(32 * MIB, consumer.spilledBytes(), "the pool's 30 MiB and 2 MiB of headroom");
   }
 
   @Test
@@ -100,7 +104,7 @@ class DynamicSizingTest {
   void aGcEpisodeThatShrinksTheHeapLetsTheRequestIn() {
     GcCoordinator shrinking = new GcCoordinator(() -> committedHeap.set(40 * MIB),
         HeapShrink.of(false), 0, System::nanoTime);
-    TreeMemoryConsumer task = TreeMemoryConsumer.dynamic(tmm, "task-8",
+    TreeMemoryConsumer task = TreeMemoryConsumer.dynamic(tmm, "task-8", BLOCK,
         new ShortfallLadder(quota, shrinking, 2, 1), new MemoryStats());
     task.root().newChild("op").reserve(200 * MIB);
     assertEquals(1, shrinking.completedEpisodes());
@@ -120,15 +124,15 @@ class DynamicSizingTest {
     assertTrue(message.contains("acquire " + 64 * MIB + " bytes"), message);
     assertTrue(message.contains("budget " + BUDGET), message);
     assertTrue(message.contains("committed heap " + 100 * MIB), message);
-    assertTrue(message.contains("tracked native " + 100 * MIB), message);
+    assertTrue(message.contains("tracked native " + 104 * MIB), "whole blocks: " + message);
     assertTrue(message.contains("1 GC episode(s)"), message);
     assertTrue(message.contains("2 retries"), message);
     assertTrue(message.contains("task-7: used " + 100 * MIB), message);
     assertTrue(message.contains("  native-sort: used " + 100 * MIB), message);
     assertTrue(message.contains("spark.executor.memory"), message);
     assertEquals(100 * MIB, op.usedBytes());
-    assertEquals(100 * MIB, quota.nativeBytes());
-    assertEquals(sparkBefore, tmm.getMemoryConsumptionForThisTask());
+    assertEquals(100 * MIB, quota.nativeBytes(), "the 4 MiB of headroom the request took went back");
+    assertEquals(sparkBefore - 4 * MIB, tmm.getMemoryConsumptionForThisTask());
     assertEquals(1, collections.get(), "retries share the interval-limited episode");
   }
 
@@ -150,11 +154,11 @@ class DynamicSizingTest {
     AtomicInteger denied = new AtomicInteger();
     for (int t = 0; t < 8; t++) {
       threads.add(new Thread(() -> {
-        Borrowing borrowing = shared.admit(2 * MIB, wanted -> {
+        Grant grant = shared.admit(2 * MIB, 2 * MIB, wanted -> {
           allShort.countDown();
           return 0;
         });
-        if (!borrowing.isGranted()) {
+        if (!grant.isGranted()) {
           denied.incrementAndGet();
         }
       }));

@@ -17,8 +17,10 @@ import org.junit.jupiter.api.Test;
 
 /** The tree against a real TaskMemoryManager, with Spark's off-heap pool as the limit (toggle off). */
 class TreeMemoryConsumerTest {
+  private static final long BLOCK = 8 * MIB;
   private final TaskMemoryManager tmm = SparkMemory.taskMemoryManager(64, 16);
-  private final TreeMemoryConsumer consumer = TreeMemoryConsumer.staticSplit(tmm, "task-1", new MemoryStats());
+  private final TreeMemoryConsumer consumer = TreeMemoryConsumer.staticSplit(tmm, "task-1", BLOCK,
+      new MemoryStats());
   private final TreeNode root = consumer.root();
 
   @Test
@@ -29,15 +31,18 @@ class TreeMemoryConsumerTest {
     assertEquals(3 * MIB, buffers.usedBytes());
     assertEquals(3 * MIB, op.usedBytes());
     assertEquals(3 * MIB, root.usedBytes());
-    assertEquals(3 * MIB, consumer.getUsed());
-    assertEquals(3 * MIB, tmm.getMemoryConsumptionForThisTask());
+    assertEquals(BLOCK, consumer.getUsed(), "the root reserved one block from Spark");
+    assertEquals(BLOCK, tmm.getMemoryConsumptionForThisTask());
 
     buffers.repay(MIB);
-    assertEquals(2 * MIB, consumer.getUsed());
+    assertEquals(2 * MIB, root.usedBytes());
     buffers.repay(2 * MIB);
-    assertEquals(0, tmm.getMemoryConsumptionForThisTask());
+    assertEquals(0, root.usedBytes());
+    assertEquals(BLOCK, tmm.getMemoryConsumptionForThisTask(), "one block is kept as headroom");
     assertEquals(3 * MIB, buffers.peakBytes());
     assertEquals(3 * MIB, root.peakBytes());
+    assertEquals(List.of(), consumer.close());
+    assertEquals(0, tmm.getMemoryConsumptionForThisTask());
   }
 
   @Test
@@ -48,7 +53,7 @@ class TreeMemoryConsumerTest {
     assertFalse(oneMore.isGranted());
     assertTrue(oneMore.reason().contains("task-1/capped"), oneMore.reason());
     assertEquals(4 * MIB, capped.usedBytes());
-    assertEquals(4 * MIB, consumer.getUsed());
+    assertEquals(4 * MIB, root.usedBytes());
   }
 
   @Test
@@ -100,7 +105,8 @@ class TreeMemoryConsumerTest {
     spills.reserve(12 * MIB);
     grows.reserve(8 * MIB);
     assertEquals(0, spills.usedBytes());
-    assertEquals(8 * MIB, consumer.getUsed());
+    assertEquals(8 * MIB, root.usedBytes());
+    assertEquals(12 * MIB, consumer.getUsed(), "8 MiB used and 4 MiB left of the new block");
   }
 
   @Test
@@ -127,7 +133,8 @@ class TreeMemoryConsumerTest {
     IllegalStateException tooMuch = assertThrows(IllegalStateException.class, () -> op.repay(MIB + 1));
     assertTrue(tooMuch.getMessage().contains("task-1/op"), tooMuch.getMessage());
     assertEquals(MIB, op.usedBytes());
-    assertEquals(MIB, consumer.getUsed());
+    assertEquals(MIB, root.usedBytes());
+    assertEquals(BLOCK, consumer.getUsed());
     assertThrows(IllegalArgumentException.class, () -> root.newChild(" "));
     assertThrows(IllegalArgumentException.class, () -> root.newChild("zero", 0, Spiller.NONE));
 

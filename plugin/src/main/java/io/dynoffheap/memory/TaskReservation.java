@@ -1,0 +1,152 @@
+package io.dynoffheap.memory;
+
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The memory a task's tree root borrows from: taken from the task's {@link BlockSource} (Spark,
+ * or the executor quota and Spark) in whole blocks up front, and lent to the root from the unused
+ * part, the headroom, so that most borrows touch only atomic counters.
+ *
+ * <p>Algorithm.
+ * <ol>
+ *   <li>Borrow, fast path: if the headroom holds the bytes, take them with one compare-and-set.
+ *   <li>Borrow, slow path: take all the headroom there is and ask the source for the rest,
+ *       {@code need}: at least {@code need}, and {@code need} rounded up to whole blocks (one
+ *       block for a small request) if that fits at once. What the source grants beyond
+ *       {@code need} becomes headroom. Near the limit the source grants exactly {@code need}, so
+ *       a request that fits exactly is admitted and one byte more is not.
+ *   <li>Denial (or an exception from the source): the headroom the request had taken goes back to
+ *       the source, so a denial leaves nothing reserved for it.
+ *   <li>Repay: the bytes become headroom; when the headroom exceeds two blocks, all but one block
+ *       goes back to the source. The gap between the two is the hysteresis: a task going back and
+ *       forth around a block boundary does not call the source every time.
+ *   <li>{@link #shrink()}: all the headroom goes back: the first step of every spill, the last
+ *       step after one, and at task end, after the root has given back what it still held.
+ * </ol>
+ *
+ * <p>Every byte taken from the source and given back is counted in the executor's
+ * {@link MemoryStats}, once per block, not once per borrow.
+ *
+ * <p>Thread safety: lock-free; any thread may borrow, repay or shrink at once. Two threads on
+ * the slow path at the same time may each take a block; the extra headroom goes back at a later
+ * repay, spill or close.
+ */
+final class TaskReservation implements MemoryTarget {
+  private final BlockSource source;
+  private final long blockSize;
+  private final MemoryStats stats;
+  /** Bytes taken from the source and not lent to the root. */
+  private final AtomicLong headroom = new AtomicLong();
+  /** Bytes taken from the source: lent plus headroom. */
+  private final MemoryCounter reserved = new MemoryCounter();
+
+  TaskReservation(BlockSource source, long blockSize, MemoryStats stats) {
+    if (blockSize <= 0) {
+      throw new IllegalArgumentException(
+          "the reservation block size must be positive, was " + blockSize);
+    }
+    this.source = source;
+    this.blockSize = blockSize;
+    this.stats = stats;
+  }
+
+  @Override
+  public String name() {
+    return "reservation";
+  }
+
+  long blockSize() {
+    return blockSize;
+  }
+
+  /** Bytes held from the source and not lent. */
+  long headroom() {
+    return headroom.get();
+  }
+
+  @Override
+  public Borrowing borrow(long bytes) {
+    while (true) {
+      long free = headroom.get();
+      if (free < bytes) {
+        return borrowFromSource(bytes);
+      }
+      if (headroom.compareAndSet(free, free - bytes)) {
+        return Borrowing.granted();
+      }
+    }
+  }
+
+  private Borrowing borrowFromSource(long bytes) {
+    long taken = headroom.getAndSet(0);
+    if (taken >= bytes) {
+      addHeadroom(taken - bytes);
+      return Borrowing.granted();
+    }
+    long need = bytes - taken;
+    Grant grant;
+    try {
+      grant = source.take(need, roundUpToBlocks(need));
+    } catch (RuntimeException | Error e) {
+      giveBack(taken);
+      throw e;
+    }
+    stats.recordReservation(grant);
+    if (!grant.isGranted()) {
+      giveBack(taken);
+      return grant.outcome();
+    }
+    reserved.notePeak(reserved.tryAdd(grant.bytes(), Long.MAX_VALUE));
+    addHeadroom(grant.bytes() - need);
+    return Borrowing.granted();
+  }
+
+  @Override
+  public void repay(long bytes) {
+    addHeadroom(bytes);
+  }
+
+  /** Adds to the headroom; above two blocks, gives all but one block back to the source. */
+  private void addHeadroom(long bytes) {
+    long free = headroom.addAndGet(bytes);
+    while (free > 2 * blockSize) {
+      if (headroom.compareAndSet(free, blockSize)) {
+        giveBack(free - blockSize);
+        return;
+      }
+      free = headroom.get();
+    }
+  }
+
+  /** Gives all the headroom back to the source; returns the bytes given back. */
+  long shrink() {
+    long free = headroom.getAndSet(0);
+    giveBack(free);
+    return free;
+  }
+
+  private void giveBack(long bytes) {
+    if (bytes > 0) {
+      reserved.remove(bytes, "the task's reservation");
+      stats.recordRelease(bytes);
+      source.give(bytes);
+    }
+  }
+
+  /** {@code bytes} rounded up to whole blocks; {@code bytes} itself if that would overflow. */
+  private long roundUpToBlocks(long bytes) {
+    long missing = blockSize - 1 - (bytes - 1) % blockSize;
+    return bytes > Long.MAX_VALUE - missing ? bytes : bytes + missing;
+  }
+
+  /** Bytes held from the source: what the root uses plus the headroom. */
+  @Override
+  public long usedBytes() {
+    return reserved.used();
+  }
+
+  @Override
+  public long peakBytes() {
+    return reserved.peak();
+  }
+}
