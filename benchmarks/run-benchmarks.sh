@@ -4,6 +4,7 @@
 #   benchmarks/run-benchmarks.sh                 # build, then accounting (JMH) and GC burst
 #   SKIP_BUILD=1 benchmarks/run-benchmarks.sh    # reuse benchmarks/target/benchmarks.jar
 #   ACCOUNTING_ARGS="-f 2 -i 10" GC_BURST_ARGS="--rounds 5" benchmarks/run-benchmarks.sh
+#   SKIP_GC_BURST=1 benchmarks/run-benchmarks.sh  # accounting only
 #
 # Defaults are short but meaningful on a 2-core machine (about 4 minutes in all): JMH 1 fork,
 # 3 x 1 s warm-up, 5 x 1 s measurement, 1 and 2 threads; GC burst 3 rounds of N = 1, 2, 8, 32.
@@ -51,6 +52,10 @@ echo "[1/2] Accounting throughput (JMH), log: $results/accounting.log"
 "$java" -cp "$jar" io.dynoffheap.benchmarks.AccountingReport ${ACCOUNTING_ARGS:-} \
   > "$results/accounting.log" 2>&1 || { tail -40 "$results/accounting.log"; exit 1; }
 sed -n '/^=== Accounting benchmark: results ===$/,$p' "$results/accounting.log"
+
+if [[ "${SKIP_GC_BURST:-0}" == 1 ]]; then
+  exit 0
+fi
 
 echo "[2/2] GC burst, log: $results/gc-burst.log"
 # A fixed collector and a heap that may shrink (no -Xms), so that HeapShrink has something to do.
