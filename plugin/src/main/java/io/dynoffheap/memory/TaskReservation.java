@@ -55,15 +55,6 @@ final class TaskReservation implements MemoryTarget {
     return "reservation";
   }
 
-  long blockSize() {
-    return blockSize;
-  }
-
-  /** Bytes held from the source and not lent. */
-  long headroom() {
-    return headroom.get();
-  }
-
   @Override
   public Borrowing borrow(long bytes) {
     while (true) {
