@@ -7,59 +7,108 @@
  * is charged with the bytes asked of malloc (payload + 16-byte header + alignment
  * padding) against those reserved bytes. The bytes not charged yet are *headroom*.
  *
- * Headroom lives in two places, both plain C11 atomic counters:
- *   - `avail`, the pool-wide headroom, and
- *   - `stripes[i].credit`, small amounts of headroom that stripe i took from `avail`.
- * Each thread uses one stripe (threads are spread round-robin over STRIPES stripes, each
- * on cache lines of its own), so on the fast path a thread only writes its own stripe's
- * line: an allocation is a compare-and-swap that lowers the stripe's credit if it
- * covers the charge, and a free adds the charge back to the credit. A stripe refills
- * from `avail` one `quantum` (block/16) at a time and gives back what exceeds
- * 2 * quantum. Charges larger than a quantum go straight to `avail` (same CAS).
+ * Headroom lives in two places:
+ *   - `avail`, the pool-wide headroom, an atomic counter that any thread may change, and
+ *   - `slots[i].credit`, a little headroom that the thread owning slot i took from
+ *     `avail`. A slot has at most one owner thread, and only its owner changes its
+ *     credit, with plain loads and stores (no lock-prefixed instruction); see "Taking
+ *     credit back" for how other threads get at it.
  * Invariant (at rest): reserved == used + avail + sum(credit), and no counter of
  * headroom is ever negative, so `used` never exceeds `reserved`.
  *
- * Only when neither the stripe nor `avail` covers a charge does the thread take the
- * pool's growth mutex (slow path): it collects every stripe's credit back into `avail`,
- * tries again, and if the charge still does not fit calls the JVM's reserve callback for
- * exactly enough whole blocks to cover the shortfall (a large allocation asks for its
- * size rounded up to blocks). A grant is added to `reserved` and `avail` and the charge
- * is taken from it in one step, so another thread cannot take the new bytes first. A
- * denial leaves every counter as it was and sets the error text (the Java side may
- * already have put its own reason there through dynoffheap_bridge_pool_set_error). (If
- * other threads took a grant before this thread could use it, the slow path asks again;
- * when such a later request is denied, the unused blocks beyond one go back at once.)
+ * Fast path. An allocation lowers the calling thread's credit by the charge when the
+ * credit covers it; a free raises it. A slot refills from `avail` one `quantum`
+ * (block/16) at a time and gives back what exceeds 2 * quantum. Charges larger than a
+ * quantum, and threads without a slot, use `avail` directly (one CAS or atomic add).
+ *
+ * Owning a slot. Every thread that uses a pool gets a *thread record* (allocated on
+ * first use, put on a free list when the thread exits, reused by a later thread, never
+ * freed). It holds the thread's `busy` flag and caches the pool the thread used last
+ * and its slot there. A slot's `owner` is FREE, LOCKED (being swept, or the pool is
+ * closed) or the owning thread's record. A thread claims a FREE slot with a CAS; a pool
+ * has SLOTS slots, and a thread that finds none free uses the shared path until the
+ * next sweep frees them. A record handed to a new thread keeps its slots: one record
+ * has one live thread, the free list's mutex orders the old thread's last writes
+ * before the new thread's first reads, so every slot still has one writer.
+ *
+ * Taking credit back (a *sweep*, one at a time per pool under `sweep_lock`). The owner
+ * changes its credit only inside a *section*:
+ *
+ *     owner thread                          sweeper
+ *     busy = 1                              for each claimed slot: owner = LOCKED
+ *     (compiler barrier)                    membarrier()   (a full fence on every CPU
+ *     if (slot.owner != me)                                 running a thread of ours)
+ *         busy = 0, use the shared path     for each previous owner: wait for busy == 0
+ *     credit = credit -/+ bytes             move the credit of each locked slot to avail
+ *     busy = 0 (release)                    owner = FREE (LOCKED for good at close)
+ *
+ * This is Dekker's mutual exclusion with the owner's fence paid by the sweeper: the
+ * membarrier system call (MEMBARRIER_CMD_PRIVATE_EXPEDITED) makes every running thread
+ * of the process execute a full memory barrier, and a thread that is not running gets
+ * one at its context switch. So for the owner's pair (store busy, load owner) and the
+ * sweeper's pair (store owner, load busy), at least one side sees the other's store:
+ * either the owner sees LOCKED and leaves the credit alone, or the sweeper sees busy and
+ * waits for the section, which contains no call and no loop, to end (its release store
+ * of busy = 0 then publishes the last credit). No update is lost and no headroom is
+ * counted twice. Where membarrier is unavailable (old kernel, seccomp) the owner sets
+ * busy with an atomic exchange instead, a full fence, and the sweeper uses seq_cst
+ * accesses: the same Dekker argument inside the C11 model, at the price of one locked
+ * instruction per section. A sweep skips the membarrier when it locks no slot of another
+ * thread (single-threaded use). After a sweep every slot is FREE and threads claim again
+ * on their next allocation or free.
+ *
+ * Sweeps happen where all headroom must be found, never on the fast path: in the slow
+ * path before asking the JVM, in shrink() and spill() and in close(). So they cost a
+ * few microseconds at most once per JVM callback.
+ *
+ * Slow path. Only when neither the slot nor `avail` covers a charge does the thread take
+ * the pool's growth mutex: it sweeps, tries `avail` again, and if the charge still does
+ * not fit calls the JVM's reserve callback for exactly enough whole blocks to cover the
+ * shortfall (a large allocation asks for its size rounded up to blocks). A grant is
+ * added to `reserved` and `avail` and the charge is taken from it in one step, so another
+ * thread cannot take the new bytes first. A denial leaves every counter as it was and
+ * sets the error text (the Java side may already have put its own reason there through
+ * dynoffheap_bridge_pool_set_error). (If other threads took a grant before this thread
+ * could use it, the slow path asks again; when such a later request is denied, the
+ * unused blocks beyond one go back at once.)
  *
  * Giving back (hysteresis): when a free leaves at least two whole unused blocks in
  * `avail`, the pool releases whole blocks down to one block of slack, so alloc/free
  * cycles around a block boundary do not call the JVM each time. shrink() returns every
- * whole unused block (after collecting the stripes' credit); spill() first asks the
- * native side's spill function to free memory, then shrinks.
+ * whole unused block (after a sweep); spill() first asks the native side's spill
+ * function to free memory, then shrinks.
  *
  * Locks: `grow_lock` is held across the reserve callback (at most one JVM reservation
  * per pool at a time); `acct_lock` is short and guards changes of `reserved`, the close
- * and the spill function. No lock is held while the release callback or the spill
- * function runs. close() waits for releases in flight so the JVM has seen all of them
- * when close returns; set_spill() and close() wait for calls of the spill function in
- * flight (other than the caller's own), so the native side may free the function's
- * context as soon as they return.
+ * and the spill function; `sweep_lock` serialises sweeps. Order: grow_lock, acct_lock,
+ * sweep_lock. No lock is held while the release callback or the spill function runs.
+ * close() waits for releases in flight so the JVM has seen all of them when close
+ * returns; set_spill() and close() wait for calls of the spill function in flight (other
+ * than the caller's own), so the native side may free the function's context as soon as
+ * they return.
  *
  * `used` is derived: reserved - avail - sum(credit). It is exact when the pool is at
  * rest; while other threads move headroom it is an estimate (the counters are read one
  * after another, not as one snapshot). `peak` is raised from that value at every event
- * that touches shared counters, and on the fast path too while only one stripe is
- * active (single-threaded use), so it is exact in that case.
+ * that touches shared counters, and on the fast path too while only one slot is claimed
+ * (single-threaded use), so it is exact in that case.
  *
- * Closing: close() releases all reserved bytes to the JVM, returns what live
- * allocations still hold (a leak), sets `avail` to a large negative value so every
- * fast path fails, and parks the pool in a quarantine (see dynoffheap_bridge.h) so
- * late calls on it are defined.
+ * Closing: close() sets `closed`, sweeps with the slots left LOCKED (so every later
+ * section fails), swaps `avail` for a large negative value so no charge fits, releases
+ * all reserved bytes to the JVM and returns what live allocations still hold (a leak).
+ * That figure is exact even while other threads still allocate and free: a charge or
+ * free either happened in a slot before the sweep (and is counted), or takes a shared
+ * path that sees the pool closed; bytes that reach `avail` after the swap (a free that
+ * had not seen `closed` yet) are taken off the closed pool's live count. The pool then
+ * goes to a quarantine (see dynoffheap_bridge.h) so late calls on it are defined.
  *
  * Build with -DDYNOFFHEAP_DEBUG to keep a set of live pointers per pool, which turns
  * double frees and foreign pointers into reported errors without reading the memory
  * in front of them. The release build checks a magic value in the header instead.
+ * Set DYNOFFHEAP_NO_MEMBARRIER=1 in the environment to force the fenced owner path (the
+ * tests run both).
  */
-#define _POSIX_C_SOURCE 200809L /* posix_memalign, pthreads */
+#define _GNU_SOURCE /* syscall(); also posix_memalign and pthreads */
 
 #include <stdalign.h>
 #include <stdarg.h>
@@ -71,6 +120,12 @@
 #include <string.h>
 
 #include <pthread.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#ifdef __NR_membarrier
+#include <linux/membarrier.h>
+#endif
 
 #include "dynoffheap_bridge.h"
 
@@ -82,6 +137,7 @@
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define COLD __attribute__((cold, noinline))
+#define ALWAYS_INLINE inline __attribute__((always_inline))
 
 _Static_assert(sizeof(size_t) >= sizeof(int64_t), "64-bit platforms only");
 _Static_assert(alignof(max_align_t) >= 16, "malloc must return 16-byte aligned memory");
@@ -108,21 +164,38 @@ _Static_assert(sizeof(struct alloc_header) == HEADER_SIZE, "header must be 16 by
 #define FREED_MAGIC 0x0FFEDEADu
 
 /* ------------------------------------------------------------------------------------ */
-/* Pool                                                                                 */
+/* Pool and thread records                                                              */
 /* ------------------------------------------------------------------------------------ */
 
-#define STRIPES 16u
+#define SLOTS 16u
 #define CACHE_LINE 64
-/* Stripes sit 128 bytes apart: x86 L2 prefetchers fetch 64-byte lines in adjacent pairs,
- * which would make neighbouring stripes share traffic at 64. */
-#define STRIPE_SPACING 128
+/* Slots and thread records sit 128 bytes apart: x86 L2 prefetchers fetch 64-byte lines
+ * in adjacent pairs, which would make neighbours share traffic at 64. */
+#define SPACING 128
 #define POOL_MAGIC 0x6479686f6f6c7031ULL /* marks a pool struct that is live or closed */
 #define CLOSED_AVAIL (INT64_MIN / 2)      /* `avail` of a closed pool: no charge fits */
 #define SLOW_PATH_ROUNDS 8                /* reservations tried before giving up on a race */
 
-/* Headroom cached by the threads that map to one stripe, each on its own cache lines. */
-struct stripe {
-    alignas(STRIPE_SPACING) _Atomic int64_t credit;
+/* Values of slot.owner other than a thread record's address. */
+#define OWNER_FREE ((uintptr_t)0)
+#define OWNER_LOCKED ((uintptr_t)1)
+
+/* Headroom cached by one thread; see "Owning a slot" and "Taking credit back". */
+struct slot {
+    alignas(SPACING) _Atomic uintptr_t owner;
+    _Atomic int64_t credit; /* written by the owner inside a section, or by a sweeper */
+};
+
+/* A thread's own state: written only by that thread, except that sweepers read `busy`. */
+struct thread_rec {
+    alignas(SPACING) _Atomic int busy; /* 1 inside a section */
+    struct pool *pool;                 /* the pool used last, and this thread's slot */
+    struct slot *slot;                 /* there (NULL: none was free) */
+    uint64_t serial;                   /* `serial` of that pool */
+    uint64_t sweeps;                   /* its `sweeps` when no slot was free */
+    unsigned spread;                   /* where this thread starts looking for a slot */
+    struct thread_rec *next_free;      /* free list, under g_rec_lock */
+    struct thread_rec *next_all;       /* every record, so none looks leaked */
 };
 
 struct pool {
@@ -132,22 +205,26 @@ struct pool {
     uint64_t magic;
     int64_t id;           /* the Java side's pool id, passed to the callbacks */
     int64_t block;        /* reservation unit, bytes */
-    int64_t quantum;      /* stripe refill unit, bytes; larger charges bypass stripes */
+    int64_t quantum;      /* slot refill unit, bytes; larger charges bypass slots */
+    uint64_t serial;      /* unique per pool in this process */
     uint32_t tag;         /* mixed into header magics so other pools' pointers stand out */
+    int asymmetric;       /* owners rely on the sweeper's membarrier (else: fenced) */
     _Atomic int closed;
+    _Atomic uint32_t active; /* bit i set: slot i was claimed since the last sweep */
 
     /* Pool-wide headroom: written on refills, large charges and reservations. */
     alignas(CACHE_LINE) _Atomic int64_t avail;
 
     alignas(CACHE_LINE) _Atomic int64_t reserved; /* changed only under acct_lock */
     _Atomic int64_t peak;
-    _Atomic uint32_t active; /* bit i set: stripe i may hold credit */
+    _Atomic uint64_t sweeps; /* completed sweeps, so threads know when to claim again */
 
-    struct stripe stripes[STRIPES];
+    struct slot slots[SLOTS];
 
     /* Cold state. */
     alignas(CACHE_LINE) pthread_mutex_t grow_lock;
     pthread_mutex_t acct_lock;
+    pthread_mutex_t sweep_lock;
     pthread_cond_t release_done; /* signalled when `releasing` drops to 0 */
     int releasing;               /* release callbacks in flight, under acct_lock */
     dynoffheap_spill_fn spill;   /* under acct_lock */
@@ -177,25 +254,94 @@ static pthread_mutex_t g_quarantine_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pool *g_quarantine[DYNOFFHEAP_QUARANTINE_SIZE];
 static size_t g_quarantine_next;
 
-/* Round-robin stripe assignment for threads. initial-exec TLS keeps the lookup a single
- * load; one int is far below what glibc reserves for libraries loaded with dlopen. */
-static _Atomic unsigned g_next_stripe;
-static _Thread_local int tl_stripe __attribute__((tls_model("initial-exec"))) = -1;
+static _Atomic uint64_t g_pool_serial;
+
+/* Process-wide setup, once: the thread-exit hook and the membarrier registration. */
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static pthread_key_t g_rec_key;
+static int g_rec_key_ok;
+static int g_asymmetric;
+
+/* Thread records: the free list and the list of all of them, under g_rec_lock. */
+static pthread_mutex_t g_rec_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct thread_rec *g_rec_free;
+static struct thread_rec *g_rec_all;
+static unsigned g_rec_count;
+
+/* The calling thread's record. initial-exec TLS keeps the lookup a single load; one
+ * pointer is far below what glibc reserves for libraries loaded with dlopen. */
+static _Thread_local struct thread_rec *tl_rec __attribute__((tls_model("initial-exec")));
 
 /* The pool whose spill function the calling thread is running, if any. */
 static _Thread_local struct pool *tl_spilling __attribute__((tls_model("initial-exec")));
 
-static COLD unsigned assign_stripe(void)
+static long membarrier_call(int cmd)
 {
-    int s = (int)(atomic_fetch_add_explicit(&g_next_stripe, 1, memory_order_relaxed) % STRIPES);
-    tl_stripe = s;
-    return (unsigned)s;
+#ifdef __NR_membarrier
+    return syscall(__NR_membarrier, cmd, 0, 0);
+#else
+    (void)cmd;
+    return -1;
+#endif
 }
 
-static inline unsigned my_stripe(void)
+static void rec_detach(void *arg);
+
+static void init_once(void)
 {
-    int s = tl_stripe;
-    return LIKELY(s >= 0) ? (unsigned)s : assign_stripe();
+    g_rec_key_ok = pthread_key_create(&g_rec_key, rec_detach) == 0;
+    const char *off = getenv("DYNOFFHEAP_NO_MEMBARRIER");
+    if (off != NULL && off[0] != '\0' && strcmp(off, "0") != 0)
+        return;
+#ifdef __NR_membarrier
+    long cmds = membarrier_call(MEMBARRIER_CMD_QUERY);
+    /* Registered and tried once here: after that the command cannot fail. */
+    g_asymmetric = cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
+                   membarrier_call(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0 &&
+                   membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0;
+#endif
+}
+
+/* Gives the calling thread a record (a recycled one if any). NULL when memory is short:
+ * the thread then uses the shared path. */
+static COLD struct thread_rec *rec_attach(void)
+{
+    pthread_once(&g_once, init_once);
+    pthread_mutex_lock(&g_rec_lock);
+    struct thread_rec *r = g_rec_free;
+    if (r != NULL)
+        g_rec_free = r->next_free;
+    pthread_mutex_unlock(&g_rec_lock);
+    if (r == NULL) {
+        void *mem = NULL;
+        if (posix_memalign(&mem, alignof(struct thread_rec), sizeof(struct thread_rec)) != 0)
+            return NULL;
+        memset(mem, 0, sizeof(struct thread_rec));
+        r = mem;
+        pthread_mutex_lock(&g_rec_lock);
+        r->spread = g_rec_count++ % SLOTS;
+        r->next_all = g_rec_all;
+        g_rec_all = r;
+        pthread_mutex_unlock(&g_rec_lock);
+    }
+    r->pool = NULL;
+    r->slot = NULL;
+    /* Without the exit hook the record is never reused, which is safe. */
+    if (g_rec_key_ok)
+        pthread_setspecific(g_rec_key, r);
+    tl_rec = r;
+    return r;
+}
+
+/* Thread exit: the record, with whatever slots it owns, waits for the next thread. */
+static void rec_detach(void *arg)
+{
+    struct thread_rec *r = arg;
+    tl_rec = NULL;
+    pthread_mutex_lock(&g_rec_lock);
+    r->next_free = g_rec_free;
+    g_rec_free = r;
+    pthread_mutex_unlock(&g_rec_lock);
 }
 
 static inline struct pool *pool_of(dynoffheap_pool *pub)
@@ -256,11 +402,13 @@ static inline void raise_peak(struct pool *p, int64_t used)
 /* reserved - avail - sum(credit): exact at rest, an estimate while counters move. */
 static int64_t current_used(struct pool *p)
 {
-    if (atomic_load(&p->closed))
-        return atomic_load(&p->closed_used);
+    if (atomic_load(&p->closed)) {
+        int64_t live = atomic_load(&p->closed_used); /* below 0 only during the close */
+        return live > 0 ? live : 0;
+    }
     int64_t credit = 0;
-    for (unsigned i = 0; i < STRIPES; i++)
-        credit += atomic_load(&p->stripes[i].credit);
+    for (unsigned i = 0; i < SLOTS; i++)
+        credit += atomic_load_explicit(&p->slots[i].credit, memory_order_relaxed);
     int64_t used = atomic_load(&p->reserved) - atomic_load(&p->avail) - credit;
     return used > 0 ? used : 0;
 }
@@ -270,20 +418,11 @@ static void sample_peak(struct pool *p)
     raise_peak(p, current_used(p));
 }
 
-/* Records that stripe s may hold credit. Called after adding to its credit, which
- * together with sweep_stripes() clearing the bit before emptying the stripe keeps
- * "credit != 0 implies bit set" true whenever nobody is in the middle of an update. */
-static inline void mark_active(struct pool *p, unsigned s)
+/* Peak on the fast path: exact and cheap while slot s is the only one claimed. */
+static inline void note_fast_charge(struct pool *p, struct slot *s, int64_t credit_after)
 {
-    uint32_t bit = 1u << s;
-    if ((atomic_load(&p->active) & bit) == 0)
-        atomic_fetch_or(&p->active, bit);
-}
-
-/* Peak on the fast path: exact and cheap while this stripe is the only active one. */
-static inline void note_fast_charge(struct pool *p, unsigned s, int64_t credit_after)
-{
-    if (atomic_load_explicit(&p->active, memory_order_relaxed) == (1u << s)) {
+    uint32_t bit = 1u << (unsigned)(s - p->slots);
+    if (atomic_load_explicit(&p->active, memory_order_relaxed) == bit) {
         int64_t used = atomic_load_explicit(&p->reserved, memory_order_relaxed) -
                        atomic_load_explicit(&p->avail, memory_order_relaxed) - credit_after;
         raise_peak(p, used);
@@ -303,19 +442,141 @@ static inline int64_t draw(struct pool *p, int64_t min, int64_t want)
     return 0;
 }
 
-/* Moves every stripe's credit back into avail. */
-static void sweep_stripes(struct pool *p)
+/* ------------------------------------------------------------------------------------ */
+/* Slots: sections and sweeps                                                           */
+/* ------------------------------------------------------------------------------------ */
+
+/* Enters a section on slot s. Returns 1 when the calling thread (record r) owns s, with
+ * r->busy set until section_end(); 0 (and busy clear) when it does not. */
+static ALWAYS_INLINE int section_begin(const struct pool *p, struct thread_rec *r, struct slot *s)
 {
-    for (unsigned i = 0; i < STRIPES; i++) {
-        atomic_fetch_and(&p->active, ~(1u << i));
-        int64_t c = atomic_exchange(&p->stripes[i].credit, 0);
-        if (c != 0)
-            atomic_fetch_add(&p->avail, c);
+    if (LIKELY(p->asymmetric)) {
+        atomic_store_explicit(&r->busy, 1, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst); /* the CPU fence is the sweeper's */
+        if (LIKELY(atomic_load_explicit(&s->owner, memory_order_relaxed) == (uintptr_t)r))
+            return 1;
+    } else {
+        atomic_exchange_explicit(&r->busy, 1, memory_order_seq_cst);
+        if (atomic_load_explicit(&s->owner, memory_order_seq_cst) == (uintptr_t)r)
+            return 1;
     }
+    atomic_store_explicit(&r->busy, 0, memory_order_release);
+    return 0;
 }
 
+static ALWAYS_INLINE void section_end(struct thread_rec *r)
+{
+    atomic_store_explicit(&r->busy, 0, memory_order_release);
+}
+
+/* Finds the slot of record r in p: one r owns already, else a FREE one it claims.
+ * Remembers the answer in r, also when there is none (until the next sweep). */
+static COLD struct slot *find_slot(struct pool *p, struct thread_rec *r)
+{
+    uint64_t sweeps = atomic_load_explicit(&p->sweeps, memory_order_acquire);
+    struct slot *found = NULL;
+    for (unsigned i = 0; i < SLOTS && found == NULL; i++)
+        if (atomic_load_explicit(&p->slots[i].owner, memory_order_relaxed) == (uintptr_t)r)
+            found = &p->slots[i];
+    for (unsigned k = 0; k < SLOTS && found == NULL; k++) {
+        unsigned i = (r->spread + k) % SLOTS;
+        uintptr_t expected = OWNER_FREE;
+        if (atomic_load_explicit(&p->slots[i].owner, memory_order_relaxed) == OWNER_FREE &&
+            atomic_compare_exchange_strong(&p->slots[i].owner, &expected, (uintptr_t)r)) {
+            atomic_fetch_or(&p->active, 1u << i);
+            found = &p->slots[i];
+        }
+    }
+    r->pool = p;
+    r->serial = p->serial;
+    r->slot = found;
+    r->sweeps = sweeps;
+    return found;
+}
+
+/* The calling thread's record and its slot in p (NULL: use the shared path). */
+static struct slot *my_slot(struct pool *p, struct thread_rec **rp)
+{
+    struct thread_rec *r = tl_rec;
+    if (r == NULL && (r = rec_attach()) == NULL)
+        return NULL;
+    *rp = r;
+    if (r->pool == p && r->serial == p->serial) {
+        struct slot *s = r->slot;
+        if (s != NULL ? atomic_load_explicit(&s->owner, memory_order_relaxed) == (uintptr_t)r
+                      : r->sweeps == atomic_load_explicit(&p->sweeps, memory_order_relaxed))
+            return s;
+    }
+    return find_slot(p, r);
+}
+
+/* Adds `bytes` (> 0) to the credit of slot s, which record r should own; what exceeds
+ * 2 * quantum goes on to avail. Returns 0 when r does not own s (nothing changed). */
+static void avail_put(struct pool *p, int64_t bytes);
+
+static ALWAYS_INLINE int slot_put(struct pool *p, struct thread_rec *r, struct slot *s, int64_t bytes)
+{
+    if (UNLIKELY(!section_begin(p, r, s)))
+        return 0;
+    int64_t c = atomic_load_explicit(&s->credit, memory_order_relaxed) + bytes;
+    int64_t keep = c <= 2 * p->quantum ? c : p->quantum;
+    atomic_store_explicit(&s->credit, keep, memory_order_relaxed);
+    section_end(r);
+    if (UNLIKELY(keep != c))
+        avail_put(p, c - keep);
+    return 1;
+}
+
+/* Moves the credit of every claimed slot into avail (see "Taking credit back"). With
+ * `close` every slot stays LOCKED afterwards, so no section succeeds any more. */
+static void sweep_slots(struct pool *p, int close)
+{
+    struct thread_rec *self = tl_rec;
+    uintptr_t prev[SLOTS]; /* owner before this sweep; OWNER_LOCKED: not locked by it */
+    int others = 0;
+    pthread_mutex_lock(&p->sweep_lock);
+    for (unsigned i = 0; i < SLOTS; i++) {
+        _Atomic uintptr_t *owner = &p->slots[i].owner;
+        uintptr_t o = atomic_load(owner);
+        prev[i] = OWNER_LOCKED;
+        if (o == OWNER_LOCKED || (o == OWNER_FREE && !close))
+            continue; /* closed already, or nothing to take (FREE slots hold no credit) */
+        prev[i] = atomic_exchange(owner, OWNER_LOCKED);
+        others |= prev[i] != OWNER_FREE && prev[i] != OWNER_LOCKED &&
+                  prev[i] != (uintptr_t)self;
+    }
+    if (others && p->asymmetric)
+        membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+    int64_t taken = 0;
+    uint32_t locked = 0;
+    for (unsigned i = 0; i < SLOTS; i++) {
+        if (prev[i] == OWNER_LOCKED)
+            continue;
+        if (prev[i] != OWNER_FREE) { /* wait for a section that saw the old owner */
+            struct thread_rec *r = (struct thread_rec *)prev[i];
+            while (atomic_load(&r->busy) != 0)
+                sched_yield();
+        }
+        taken += atomic_load_explicit(&p->slots[i].credit, memory_order_relaxed);
+        atomic_store_explicit(&p->slots[i].credit, 0, memory_order_relaxed);
+        locked |= 1u << i;
+    }
+    if (taken != 0)
+        atomic_fetch_add(&p->avail, taken);
+    atomic_fetch_and(&p->active, ~locked);
+    for (unsigned i = 0; i < SLOTS && !close; i++)
+        if (locked & (1u << i))
+            atomic_store_explicit(&p->slots[i].owner, OWNER_FREE, memory_order_release);
+    atomic_fetch_add_explicit(&p->sweeps, 1, memory_order_release);
+    pthread_mutex_unlock(&p->sweep_lock);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Charging                                                                             */
+/* ------------------------------------------------------------------------------------ */
+
 /* Releases whole blocks of avail to the JVM, keeping `keep_blocks` whole blocks unused;
- * with `sweep` it first collects the stripes' credit. Returns the bytes released. */
+ * with `sweep` it first collects the slots' credit. Returns the bytes released. */
 static int64_t release_blocks(struct pool *p, int64_t keep_blocks, int sweep)
 {
     pthread_mutex_lock(&p->acct_lock);
@@ -324,7 +585,7 @@ static int64_t release_blocks(struct pool *p, int64_t keep_blocks, int sweep)
         return 0;
     }
     if (sweep)
-        sweep_stripes(p);
+        sweep_slots(p, 0);
     int64_t a = atomic_load(&p->avail);
     int64_t bytes;
     do {
@@ -351,14 +612,19 @@ static int64_t release_blocks(struct pool *p, int64_t keep_blocks, int sweep)
     return bytes;
 }
 
-/* The hysteresis rule: two whole unused blocks in avail trigger a release down to one. */
-static inline void maybe_release(struct pool *p, int64_t avail_now)
+/* Gives `bytes` of headroom back to avail, applying the hysteresis rule: two whole
+ * unused blocks trigger a release down to one. On a closed pool (avail swapped for
+ * CLOSED_AVAIL) the close counted these bytes as live, so they leave the live count. */
+static void avail_put(struct pool *p, int64_t bytes)
 {
-    if (avail_now >= 2 * p->block)
+    int64_t a = atomic_fetch_add(&p->avail, bytes) + bytes;
+    if (UNLIKELY(a < CLOSED_AVAIL / 2))
+        atomic_fetch_sub(&p->closed_used, bytes);
+    else if (a >= 2 * p->block)
         release_blocks(p, 1, 0);
 }
 
-/* Slow path of charge(): see "Only when neither..." in the header comment. */
+/* Slow path of charge(): see "Slow path" in the header comment. */
 static int charge_slow(struct pool *p, int64_t bytes, const char *what, int64_t requested)
 {
     pthread_mutex_lock(&p->grow_lock);
@@ -370,7 +636,7 @@ static int charge_slow(struct pool *p, int64_t bytes, const char *what, int64_t 
                       (long long)requested, (long long)p->id);
             return -1;
         }
-        sweep_stripes(p);
+        sweep_slots(p, 0);
         /* Take the charge from avail if it fits now. When it does not, the shortfall is
          * computed from the value this loop saw, so it is always positive even if frees
          * raise avail meanwhile (re-reading avail here could give need <= 0). */
@@ -440,8 +706,8 @@ static int charge_slow(struct pool *p, int64_t bytes, const char *what, int64_t 
     return -1;
 }
 
-/* Everything of charge() but its fast path: a closed pool, a stripe refill, a charge
- * larger than a quantum, and the slow path. */
+/* Everything of charge() but its fast path: a closed pool, a slot refill or claim, a
+ * charge larger than a quantum or without a slot, and the slow path. */
 static __attribute__((noinline)) int charge_refill(struct pool *p, int64_t bytes,
                                                    const char *what, int64_t requested)
 {
@@ -450,16 +716,13 @@ static __attribute__((noinline)) int charge_refill(struct pool *p, int64_t bytes
                   (long long)requested, (long long)p->id);
         return -1;
     }
-    if (bytes <= p->quantum) {
-        unsigned s = my_stripe();
-        int64_t got = draw(p, bytes, p->quantum);
-        if (got > 0) {
-            atomic_fetch_add(&p->stripes[s].credit, got - bytes);
-            mark_active(p, s);
-            sample_peak(p);
-            return 0;
-        }
-    } else if (draw(p, bytes, bytes) > 0) {
+    struct thread_rec *r = NULL;
+    struct slot *s = bytes <= p->quantum ? my_slot(p, &r) : NULL;
+    int64_t got = draw(p, bytes, s != NULL ? p->quantum : bytes);
+    if (got > 0) {
+        /* Keep the rest of the quantum; if a sweep took the slot meanwhile, return it. */
+        if (got > bytes && !slot_put(p, r, s, got - bytes))
+            avail_put(p, got - bytes);
         sample_peak(p);
         return 0;
     }
@@ -467,61 +730,49 @@ static __attribute__((noinline)) int charge_refill(struct pool *p, int64_t bytes
 }
 
 /* Charges `bytes` (> 0) to the pool. Returns 0, or -1 with the error text set. The fast
- * path is one CAS on the calling thread's stripe. */
-static inline int charge(struct pool *p, int64_t bytes, const char *what, int64_t requested)
+ * path is a section on the calling thread's slot: plain loads and stores. */
+static ALWAYS_INLINE int charge(struct pool *p, int64_t bytes, const char *what, int64_t requested)
 {
-    if (LIKELY(bytes <= p->quantum && !atomic_load_explicit(&p->closed, memory_order_relaxed))) {
-        unsigned s = my_stripe();
-        _Atomic int64_t *credit = &p->stripes[s].credit;
-        int64_t c = atomic_load_explicit(credit, memory_order_relaxed);
-        while (c >= bytes) {
-            if (atomic_compare_exchange_weak(credit, &c, c - bytes)) {
+    struct thread_rec *r = tl_rec;
+    if (LIKELY(r != NULL && r->pool == p && r->slot != NULL && bytes <= p->quantum)) {
+        struct slot *s = r->slot;
+        if (LIKELY(section_begin(p, r, s))) {
+            int64_t c = atomic_load_explicit(&s->credit, memory_order_relaxed);
+            if (LIKELY(c >= bytes)) {
+                atomic_store_explicit(&s->credit, c - bytes, memory_order_relaxed);
+                section_end(r);
                 note_fast_charge(p, s, c - bytes);
                 return 0;
             }
+            section_end(r);
         }
     }
     return charge_refill(p, bytes, what, requested);
 }
 
-/* The rest of a stripe uncharge: mark the stripe active, and give what exceeds two
- * quanta back to avail. */
-static __attribute__((noinline)) void uncharge_tail(struct pool *p, unsigned s, int64_t c)
-{
-    mark_active(p, s);
-    _Atomic int64_t *credit = &p->stripes[s].credit;
-    while (c > 2 * p->quantum) {
-        if (atomic_compare_exchange_weak(credit, &c, p->quantum)) {
-            int64_t excess = c - p->quantum;
-            maybe_release(p, atomic_fetch_add(&p->avail, excess) + excess);
-            break;
-        }
-    }
-}
-
-/* Uncharges that bypass the stripes: a closed pool, or more than a quantum. */
-static __attribute__((noinline)) void uncharge_direct(struct pool *p, int64_t bytes)
+/* Everything of uncharge() but its fast path: a closed pool, a slot claim, more than a
+ * quantum or no slot. */
+static __attribute__((noinline)) void uncharge_slow(struct pool *p, int64_t bytes)
 {
     if (atomic_load(&p->closed)) {
         atomic_fetch_sub(&p->closed_used, bytes);
         return;
     }
-    maybe_release(p, atomic_fetch_add(&p->avail, bytes) + bytes);
+    struct thread_rec *r = NULL;
+    struct slot *s = bytes <= p->quantum ? my_slot(p, &r) : NULL;
+    if (s == NULL || !slot_put(p, r, s, bytes))
+        avail_put(p, bytes);
 }
 
 /* Gives `bytes` back to the pool's headroom (or to the closed pool's live count). The
- * fast path is one atomic add on the calling thread's stripe. */
-static inline void uncharge(struct pool *p, int64_t bytes)
+ * fast path is a section on the calling thread's slot. */
+static ALWAYS_INLINE void uncharge(struct pool *p, int64_t bytes)
 {
-    if (LIKELY(bytes <= p->quantum && !atomic_load_explicit(&p->closed, memory_order_relaxed))) {
-        unsigned s = my_stripe();
-        int64_t c = atomic_fetch_add(&p->stripes[s].credit, bytes) + bytes;
-        /* seq_cst load after the add: see mark_active(). */
-        if (UNLIKELY(c > 2 * p->quantum || (atomic_load(&p->active) & (1u << s)) == 0))
-            uncharge_tail(p, s, c);
+    struct thread_rec *r = tl_rec;
+    if (LIKELY(r != NULL && r->pool == p && r->slot != NULL && bytes <= p->quantum) &&
+        LIKELY(slot_put(p, r, r->slot, bytes)))
         return;
-    }
-    uncharge_direct(p, bytes);
+    uncharge_slow(p, bytes);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -564,7 +815,7 @@ static COLD struct alloc_header *bad_pointer(struct pool *p, void *user, const c
  * two threads freeing one pointer cannot both pass. Returns the header or NULL with the
  * error text set.
  */
-static inline struct alloc_header *live_header(struct pool *p, void *user, const char *what,
+static ALWAYS_INLINE struct alloc_header *live_header(struct pool *p, void *user, const char *what,
                                                int untrack)
 {
     if (UNLIKELY(((uintptr_t)user & 15u) != 0))
@@ -591,34 +842,42 @@ static inline struct alloc_header *live_header(struct pool *p, void *user, const
 /* Pool operations (the function table)                                                 */
 /* ------------------------------------------------------------------------------------ */
 
-static inline void *alloc_impl(struct pool *p, size_t alignment, size_t size, const char *what)
+static COLD void *bad_size(struct pool *p, size_t size, const char *what)
 {
-    if (size == 0) {
+    if (size == 0)
         set_error(p, "%s: size 0 is not a valid allocation (pool %lld)", what, (long long)p->id);
-        return NULL;
-    }
+    else
+        set_error(p, "%s: %zu bytes is too large to account for (pool %lld)", what, size,
+                  (long long)p->id);
+    return NULL;
+}
+
+static COLD void *malloc_failed(struct pool *p, int64_t total, const char *what)
+{
+    uncharge(p, total);
+    set_error(p, "%s: malloc of %lld bytes failed (pool %lld)", what, (long long)total,
+              (long long)p->id);
+    return NULL;
+}
+
+static ALWAYS_INLINE void *alloc_impl(struct pool *p, size_t alignment, size_t size, const char *what)
+{
     unsigned align_log2 = DEFAULT_ALIGN_LOG2;
     size_t overhead = HEADER_SIZE;
     if (alignment > HEADER_SIZE) {
         align_log2 = (unsigned)__builtin_ctzll((unsigned long long)alignment);
         overhead = alignment; /* header + worst-case padding */
     }
-    if (size > (size_t)INT64_MAX - overhead) {
-        set_error(p, "%s: %zu bytes is too large to account for (pool %lld)", what, size,
-                  (long long)p->id);
-        return NULL;
-    }
+    /* One test for both: size 0 wraps around to the largest value. */
+    if (UNLIKELY(size - 1 >= (size_t)INT64_MAX - overhead))
+        return bad_size(p, size, what);
     int64_t total = (int64_t)(size + overhead);
     if (charge(p, total, what, (int64_t)size) != 0)
         return NULL;
 
     char *raw = malloc((size_t)total);
-    if (raw == NULL) {
-        uncharge(p, total);
-        set_error(p, "%s: malloc of %lld bytes failed (pool %lld)", what, (long long)total,
-                  (long long)p->id);
-        return NULL;
-    }
+    if (UNLIKELY(raw == NULL))
+        return malloc_failed(p, total, what);
     char *user = raw + HEADER_SIZE;
     if (alignment > HEADER_SIZE)
         user = (char *)(((uintptr_t)user + alignment - 1) & ~(uintptr_t)(alignment - 1));
@@ -657,14 +916,16 @@ static void *op_alloc_aligned(dynoffheap_pool *pub, size_t alignment, size_t siz
                       "alloc_aligned");
 }
 
-/* Frees an allocation whose header was checked (and, in debug, untracked). */
-static void release_allocation(struct pool *p, struct alloc_header *h)
+/* Frees an allocation whose header was checked (and, in debug, untracked). The bytes
+ * are uncharged just before free() rather than after: malloc keeps freed memory for
+ * reuse anyway, and free() becomes a tail call. */
+static ALWAYS_INLINE void release_allocation(struct pool *p, struct alloc_header *h)
 {
     int64_t charged = h->charged;
     char *raw = (char *)h - (h->layout & LAYOUT_OFFSET_MASK);
     h->check = freed_check(p);
-    free(raw);
     uncharge(p, charged);
+    free(raw);
 }
 
 static void op_free(dynoffheap_pool *pub, void *user)
@@ -860,6 +1121,7 @@ static void pool_destroy(struct pool *p)
     p->magic = 0;
     pthread_mutex_destroy(&p->grow_lock);
     pthread_mutex_destroy(&p->acct_lock);
+    pthread_mutex_destroy(&p->sweep_lock);
     pthread_cond_destroy(&p->release_done);
     pthread_cond_destroy(&p->spill_done);
     pthread_mutex_destroy(&p->err_lock);
@@ -897,8 +1159,9 @@ EXPORT int64_t dynoffheap_bridge_pool_create(int64_t pool_id, int64_t block_size
 {
     if (block_size < DYNOFFHEAP_MIN_BLOCK_SIZE || block_size > DYNOFFHEAP_MAX_BLOCK_SIZE)
         return 0;
+    pthread_once(&g_once, init_once);
     void *mem = NULL;
-    size_t align = alignof(struct pool); /* STRIPE_SPACING */
+    size_t align = alignof(struct pool); /* SPACING */
     size_t size = (sizeof(struct pool) + align - 1) / align * align;
     if (posix_memalign(&mem, align, size) != 0)
         return 0;
@@ -912,9 +1175,12 @@ EXPORT int64_t dynoffheap_bridge_pool_create(int64_t pool_id, int64_t block_size
     p->quantum = block_size / 16 / 16 * 16; /* >= 256 given the minimum block size */
     uint64_t mix = (uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ULL;
     p->tag = (uint32_t)(mix >> 32);
+    p->serial = atomic_fetch_add(&g_pool_serial, 1) + 1;
+    p->asymmetric = g_asymmetric;
 
     int failed = pthread_mutex_init(&p->grow_lock, NULL) != 0;
     failed |= pthread_mutex_init(&p->acct_lock, NULL) != 0;
+    failed |= pthread_mutex_init(&p->sweep_lock, NULL) != 0;
     failed |= pthread_cond_init(&p->release_done, NULL) != 0;
     failed |= pthread_cond_init(&p->spill_done, NULL) != 0;
     failed |= pthread_mutex_init(&p->err_lock, NULL) != 0;
@@ -1020,14 +1286,15 @@ EXPORT int64_t dynoffheap_bridge_pool_close(int64_t handle)
         return 0;
     }
     atomic_store(&p->closed, 1);
-    sweep_stripes(p);
+    sweep_slots(p, 1);
     while (p->releasing > 0) /* let the JVM see releases already decided */
         pthread_cond_wait(&p->release_done, &p->acct_lock);
     int64_t reserved = atomic_load(&p->reserved);
-    int64_t leaked = reserved - atomic_load(&p->avail);
-    atomic_store(&p->closed_used, leaked);
+    /* From here on bytes that reach avail come off closed_used (see avail_put), and
+     * frees that saw `closed` took theirs off already: hence the add, not a store. */
+    int64_t leaked = reserved - atomic_exchange(&p->avail, CLOSED_AVAIL);
+    atomic_fetch_add(&p->closed_used, leaked);
     atomic_store(&p->reserved, 0);
-    atomic_store(&p->avail, CLOSED_AVAIL);
     pthread_mutex_unlock(&p->acct_lock);
     pthread_mutex_unlock(&p->grow_lock);
 

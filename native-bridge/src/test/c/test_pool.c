@@ -10,6 +10,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1090,6 +1091,283 @@ static void test_cross_thread_free(void)
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* Slots: ownership, sweeps and close under concurrency                                 */
+/* ------------------------------------------------------------------------------------ */
+
+/* Small allocations (the slot fast path) that keep up to `ring` live and, at the end,
+ * hold `hold` of them; `held` gets the bytes they are charged with. */
+struct churn_arg {
+    dynoffheap_pool *pool;
+    uint64_t seed;
+    int iterations;
+    int hold;
+    int64_t held;
+    void *kept[16];
+    _Atomic int64_t *failures;
+    _Atomic int64_t *ops;
+};
+
+#define CHURN_RING 8
+
+static void *churn_thread(void *arg)
+{
+    struct churn_arg *a = arg;
+    void *ring[CHURN_RING] = {0};
+    uint64_t rng = a->seed;
+    for (int i = 0; i < a->iterations; i++) {
+        int k = i % CHURN_RING;
+        dynoffheap_free(a->pool, ring[k]);
+        size_t n = (size_t)(1 + next_random(&rng) % 1500);
+        ring[k] = dynoffheap_alloc(a->pool, n);
+        if (ring[k] == NULL)
+            atomic_fetch_add(a->failures, 1);
+        else
+            memset(ring[k], k, n);
+        if (a->ops != NULL)
+            atomic_fetch_add_explicit(a->ops, 1, memory_order_relaxed);
+    }
+    for (int k = 0; k < CHURN_RING; k++)
+        dynoffheap_free(a->pool, ring[k]);
+    a->held = 0;
+    for (int k = 0; k < a->hold && k < 16; k++) {
+        size_t n = (size_t)(100 + 10 * k);
+        a->kept[k] = dynoffheap_alloc(a->pool, n);
+        if (a->kept[k] == NULL)
+            atomic_fetch_add(a->failures, 1);
+        else
+            a->held += (int64_t)n + 16;
+    }
+    return NULL;
+}
+
+/* A thread that sweeps the pool (shrink and spill) and reads its getters until told to
+ * stop: every sweep races the churn threads' fast paths. */
+struct sweeper_arg {
+    int64_t handle;
+    _Atomic int stop;
+    _Atomic int64_t sweeps;
+    _Atomic int64_t bad;
+};
+
+static void *sweeper_thread(void *arg)
+{
+    struct sweeper_arg *s = arg;
+    while (!atomic_load(&s->stop)) {
+        dynoffheap_bridge_pool_shrink(s->handle);
+        dynoffheap_bridge_pool_spill(s->handle, 1); /* no spill function: a shrink */
+        int64_t used = dynoffheap_bridge_pool_used(s->handle);
+        int64_t reserved = dynoffheap_bridge_pool_reserved(s->handle);
+        if (used < 0 || reserved < 0)
+            atomic_fetch_add(&s->bad, 1);
+        dynoffheap_bridge_pool_peak(s->handle);
+        atomic_fetch_add(&s->sweeps, 1);
+    }
+    return NULL;
+}
+
+/* Runs `threads` churn threads (with a sweeper when asked), then checks that `used` is
+ * exactly what they still hold, that close reports exactly that, and that the late
+ * frees bring the closed pool to zero. */
+static void churn_and_check(int threads, int iterations, int with_sweeper)
+{
+    fj_reset();
+    const int64_t block = 64 * KiB; /* quantum 4 KiB: refills and give-backs are frequent */
+    int64_t h = fj_pool(6, block);
+    enum { MAX = 64 };
+    pthread_t tids[MAX];
+    static struct churn_arg args[MAX];
+    _Atomic int64_t failures = 0;
+    struct sweeper_arg sweeper = {.handle = h};
+    pthread_t sweeper_tid;
+    if (with_sweeper)
+        pthread_create(&sweeper_tid, NULL, sweeper_thread, &sweeper);
+    for (int t = 0; t < threads && t < MAX; t++) {
+        args[t] = (struct churn_arg){.pool = pool_at(h),
+                                     .seed = 0x2545F4914F6CDD1DULL * (uint64_t)(t + 7),
+                                     .iterations = iterations,
+                                     .hold = 1 + t % 5,
+                                     .failures = &failures};
+        pthread_create(&tids[t], NULL, churn_thread, &args[t]);
+    }
+    int64_t held = 0;
+    for (int t = 0; t < threads && t < MAX; t++) {
+        pthread_join(tids[t], NULL);
+        held += args[t].held;
+    }
+    if (with_sweeper) {
+        atomic_store(&sweeper.stop, 1);
+        pthread_join(sweeper_tid, NULL);
+        CHECK(atomic_load(&sweeper.sweeps) > 0);
+        CHECK_EQ(atomic_load(&sweeper.bad), 0);
+    }
+    CHECK_EQ(atomic_load(&failures), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_used(h), held);
+    check_accounting(6, h, block);
+    dynoffheap_bridge_pool_shrink(h); /* the exited threads' slots are swept too */
+    CHECK_EQ(dynoffheap_bridge_pool_reserved(h), (held + block - 1) / block * block);
+    CHECK_EQ(fj_total(6), dynoffheap_bridge_pool_reserved(h));
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), held);
+    CHECK_EQ(fj_total(6), 0);
+    for (int t = 0; t < threads && t < MAX; t++)
+        for (int k = 0; k < args[t].hold && k < 16; k++)
+            dynoffheap_free(pool_at(h), args[t].kept[k]);
+    CHECK_EQ(dynoffheap_bridge_pool_used(h), 0);
+    CHECK_EQ(atomic_load(&fj.bad_calls), 0);
+}
+
+static void test_sweeps_race_the_fast_path(void)
+{
+    churn_and_check(4, 30000, 1);
+}
+
+static void test_more_threads_than_slots(void)
+{
+    churn_and_check(40, 3000, 1);
+}
+
+/* Short-lived threads one after another: each exits holding an allocation and a slot,
+ * the next one takes over its thread record (and the slot with it). */
+static void *short_lived_thread(void *arg)
+{
+    struct churn_arg *a = arg;
+    void *x = dynoffheap_alloc(a->pool, 300);
+    void *y = dynoffheap_alloc(a->pool, 200);
+    a->kept[0] = dynoffheap_alloc(a->pool, 100);
+    if (x == NULL || y == NULL || a->kept[0] == NULL)
+        atomic_fetch_add(a->failures, 1);
+    dynoffheap_free(a->pool, x);
+    dynoffheap_free(a->pool, y);
+    return NULL;
+}
+
+static void test_thread_exit_hands_over_records(void)
+{
+    fj_reset();
+    const int64_t block = 64 * KiB;
+    int64_t h = fj_pool(7, block);
+    enum { ROUNDS = 300 };
+    static struct churn_arg args[ROUNDS];
+    _Atomic int64_t failures = 0;
+    for (int i = 0; i < ROUNDS; i += 2) { /* two at a time */
+        pthread_t a, b;
+        args[i] = (struct churn_arg){.pool = pool_at(h), .failures = &failures};
+        args[i + 1] = (struct churn_arg){.pool = pool_at(h), .failures = &failures};
+        pthread_create(&a, NULL, short_lived_thread, &args[i]);
+        pthread_create(&b, NULL, short_lived_thread, &args[i + 1]);
+        pthread_join(a, NULL);
+        pthread_join(b, NULL);
+    }
+    CHECK_EQ(atomic_load(&failures), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_used(h), ROUNDS * 116);
+    check_accounting(7, h, block);
+    for (int i = 0; i < ROUNDS; i++)
+        dynoffheap_free(pool_at(h), args[i].kept[0]);
+    CHECK_EQ(dynoffheap_bridge_pool_used(h), 0);
+    dynoffheap_bridge_pool_shrink(h);
+    CHECK_EQ(dynoffheap_bridge_pool_reserved(h), 0);
+    CHECK_EQ(fj_total(7), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+}
+
+/* One thread switching between two pools on every call: each keeps exact accounts. */
+static void test_one_thread_two_pools(void)
+{
+    fj_reset();
+    int64_t ha = fj_pool(8, MiB), hb = fj_pool(9, MiB);
+    dynoffheap_pool *pa = pool_at(ha), *pb = pool_at(hb);
+    void *ka[50], *kb[50];
+    int ok = 1;
+    for (int i = 0; i < 50; i++) {
+        ka[i] = dynoffheap_alloc(pa, 100);
+        kb[i] = dynoffheap_alloc(pb, 200);
+        void *ta = dynoffheap_alloc(pa, 5000);
+        void *tb = dynoffheap_alloc(pb, 7000);
+        dynoffheap_free(pa, ta);
+        dynoffheap_free(pb, tb);
+        ok &= ka[i] != NULL && kb[i] != NULL && ta != NULL && tb != NULL;
+        ok &= dynoffheap_used(pa) == (i + 1) * 116;
+        ok &= dynoffheap_used(pb) == (i + 1) * 216;
+    }
+    CHECK(ok);
+    CHECK_EQ(dynoffheap_peak(pa), 49 * 116 + 116 + 5016);
+    CHECK_EQ(dynoffheap_peak(pb), 49 * 216 + 216 + 7016);
+    for (int i = 0; i < 50; i++) {
+        dynoffheap_free(pb, kb[i]);
+        dynoffheap_free(pa, ka[i]);
+    }
+    CHECK_EQ(dynoffheap_used(pa), 0);
+    CHECK_EQ(dynoffheap_used(pb), 0);
+    check_accounting(8, ha, MiB);
+    check_accounting(9, hb, MiB);
+    CHECK_EQ(dynoffheap_bridge_pool_close(ha), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(hb), 0);
+    CHECK_EQ(fj_total(8), 0);
+    CHECK_EQ(fj_total(9), 0);
+}
+
+/* close() while threads still allocate and free: after they free what they hold (late
+ * frees on the closed pool), its live count must be exactly zero. */
+struct racer_arg {
+    dynoffheap_pool *pool;
+    uint64_t seed;
+    _Atomic int64_t *ops;
+    _Atomic int64_t *closed_seen;
+};
+
+static void *close_racer_thread(void *arg)
+{
+    struct racer_arg *a = arg;
+    void *ring[CHURN_RING] = {0};
+    uint64_t rng = a->seed;
+    for (int i = 0;; i++) {
+        int k = i % CHURN_RING;
+        dynoffheap_free(a->pool, ring[k]);
+        uint64_t r = next_random(&rng);
+        size_t n = r % 16 == 0 ? (size_t)(20 * KiB) : (size_t)(1 + (r >> 8) % 1500);
+        ring[k] = dynoffheap_alloc(a->pool, n);
+        atomic_fetch_add_explicit(a->ops, 1, memory_order_relaxed);
+        if (ring[k] == NULL) {
+            atomic_fetch_add(a->closed_seen, 1);
+            break;
+        }
+    }
+    for (int k = 0; k < CHURN_RING; k++)
+        dynoffheap_free(a->pool, ring[k]);
+    return NULL;
+}
+
+static void test_close_races_allocating_threads(void)
+{
+    for (int round = 0; round < 50; round++) {
+        fj_reset();
+        const int64_t block = 64 * KiB;
+        int64_t h = fj_pool(10, block);
+        enum { THREADS = 4 };
+        pthread_t tids[THREADS];
+        struct racer_arg args[THREADS];
+        _Atomic int64_t ops = 0, closed_seen = 0;
+        for (int t = 0; t < THREADS; t++) {
+            args[t] = (struct racer_arg){.pool = pool_at(h),
+                                         .seed = 0x9E3779B97F4A7C15ULL * (uint64_t)(t + 3 + round),
+                                         .ops = &ops,
+                                         .closed_seen = &closed_seen};
+            pthread_create(&tids[t], NULL, close_racer_thread, &args[t]);
+        }
+        while (atomic_load(&ops) < 2000 * (round % 5 + 1))
+            sched_yield();
+        int64_t leaked = dynoffheap_bridge_pool_close(h);
+        for (int t = 0; t < THREADS; t++)
+            pthread_join(tids[t], NULL);
+        CHECK(leaked >= 0);
+        CHECK_EQ(atomic_load(&closed_seen), THREADS);
+        CHECK(error_contains(pool_at(h), "pool closed"));
+        CHECK_EQ(dynoffheap_bridge_pool_used(h), 0);
+        CHECK_EQ(fj_total(10), 0);
+        CHECK_EQ(atomic_load(&fj.bad_calls), 0);
+    }
+}
+
+/* ------------------------------------------------------------------------------------ */
 
 int main(void)
 {
@@ -1123,6 +1401,11 @@ int main(void)
         {"thread storm exact accounting", test_thread_storm_exact_accounting},
         {"thread storm under budget", test_thread_storm_under_budget},
         {"cross-thread free", test_cross_thread_free},
+        {"sweeps race the fast path", test_sweeps_race_the_fast_path},
+        {"more threads than slots", test_more_threads_than_slots},
+        {"thread exit hands over records", test_thread_exit_hands_over_records},
+        {"one thread, two pools", test_one_thread_two_pools},
+        {"close races allocating threads", test_close_races_allocating_threads},
     };
     return tk_run(tests, sizeof tests / sizeof tests[0]);
 }
