@@ -56,6 +56,16 @@ public final class GcCoordinator {
     return completed;
   }
 
+  /** Nanoseconds since the last episode ended, or -1 when none has completed. */
+  public synchronized long nanosSinceLastEpisode() {
+    return completed == 0 ? -1 : nanoClock.getAsLong() - lastEndNanos;
+  }
+
+  /** The least time between the end of one episode and the start of the next. */
+  public long minIntervalNanos() {
+    return minIntervalNanos;
+  }
+
   /** Time spent in completed episodes, in nanoseconds. */
   public synchronized long totalEpisodeNanos() {
     return totalNanos;

@@ -22,7 +22,8 @@ import java.util.function.LongUnaryOperator;
  *       each time sharing a new GC episode if the interval allows one (other tasks may finish
  *       and release memory meanwhile);
  *   <li>deny, with the figures a user needs: request, budget, committed heap, native bytes,
- *       what was spilled, how many episodes and retries were tried, and what to change.
+ *       what was spilled, how many episodes and retries were tried (or why no episode could run:
+ *       the interval since the last one), and what to change.
  * </ol>
  * A denial leaves nothing admitted. The ladder holds no lock while it spills, collects or sleeps.
  */
@@ -30,6 +31,8 @@ public final class ShortfallLadder {
   /** The setting that changes every denial of the quota. */
   static final String BUDGET_SETTING =
       "raise spark.executor.memory (the one budget for heap and native memory together)";
+  /** The setting behind {@link GcCoordinator#minIntervalNanos()}. */
+  static final String GC_INTERVAL_SETTING = "spark.dynoffheap.gc.interval";
 
   private final ExecutorQuota quota;
   private final GcCoordinator gc;
@@ -102,8 +105,22 @@ public final class ShortfallLadder {
         + " + tracked native " + Bytes.format(quota.nativeBytes())
         + " + room " + Bytes.format(Math.max(0, quota.room()))
         + "; tried: spill freed " + Bytes.format(spilled)
-        + ", " + episodes + " GC episode(s) that let the heap shrink"
+        + ", " + describeEpisodes(episodes)
         + ", " + retries + " retries with back-off";
+  }
+
+  /**
+   * The GC episodes this request took part in; when none, whether that was the minimum interval
+   * (an episode of another request ended just before).
+   */
+  private String describeEpisodes(long episodes) {
+    long sinceLast = gc.nanosSinceLastEpisode();
+    if (episodes > 0 || sinceLast < 0 || sinceLast >= gc.minIntervalNanos()) {
+      return episodes + " GC episode(s) that let the heap shrink";
+    }
+    return "no new GC episode: the last one ended " + TimeUnit.NANOSECONDS.toMillis(sinceLast)
+        + " ms ago, " + GC_INTERVAL_SETTING + "="
+        + TimeUnit.NANOSECONDS.toMillis(gc.minIntervalNanos()) + "ms";
   }
 
   private static boolean sleep(long nanos) {

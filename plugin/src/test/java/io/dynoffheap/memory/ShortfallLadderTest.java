@@ -1,0 +1,38 @@
+package io.dynoffheap.memory;
+
+import static io.dynoffheap.testing.SparkMemory.MIB;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Test;
+
+/** The ladder's denial text when the GC interval kept it from running an episode. */
+class ShortfallLadderTest {
+
+  @Test
+  void aDenialRightAfterAnotherRequestsEpisodeSaysTheIntervalKeptItFromCollecting() {
+    AtomicLong clock = new AtomicLong();
+    AtomicInteger collections = new AtomicInteger();
+    GcCoordinator gc = new GcCoordinator(collections::incrementAndGet, HeapShrink.of(false),
+        TimeUnit.SECONDS.toNanos(1), clock::get);
+    ExecutorQuota quota = new ExecutorQuota(64 * MIB, () -> 64 * MIB);
+    ShortfallLadder ladder = new ShortfallLadder(quota, gc, 1, 0);
+
+    Grant first = ladder.admit(MIB, MIB, wanted -> 0);
+    assertFalse(first.isGranted());
+    assertTrue(first.outcome().reason().contains("1 GC episode(s) that let the heap shrink"),
+        first.outcome().reason());
+
+    clock.addAndGet(TimeUnit.MILLISECONDS.toNanos(250));
+    Grant second = ladder.admit(MIB, MIB, wanted -> 0);
+    assertFalse(second.isGranted());
+    String reason = second.outcome().reason();
+    assertTrue(reason.contains("no new GC episode: the last one ended 250 ms ago, "
+        + "spark.dynoffheap.gc.interval=1000ms"), reason);
+    assertEquals(1, collections.get());
+  }
+}
