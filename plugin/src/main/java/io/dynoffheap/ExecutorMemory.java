@@ -4,6 +4,7 @@ import io.dynoffheap.config.PluginSettings;
 import io.dynoffheap.memory.ExecutorQuota;
 import io.dynoffheap.memory.GcCoordinator;
 import io.dynoffheap.memory.HeapShrink;
+import io.dynoffheap.memory.IdleReclaim;
 import io.dynoffheap.memory.MemoryLeak;
 import io.dynoffheap.memory.MemoryStats;
 import io.dynoffheap.memory.ShortfallLadder;
@@ -26,7 +27,8 @@ import org.slf4j.LoggerFactory;
  * completion listener that closes it. Spark runs completion listeners before it checks the task
  * for leaked memory (and long before the plugin's onTaskSucceeded/onTaskFailed hooks), so the
  * task's Spark consumer is at zero by then. What was still reserved is logged with the usage
- * tree, always released, and in leak-check mode "fail" also fails the task.
+ * tree, always released, and in leak-check mode "fail" also fails the task. With dynamic sizing
+ * the task is registered for idle reclaim ({@link IdleReclaim}) while it is open.
  *
  * <p>All settings come from the executor's SparkConf, never from thread-local SQL state, so RDD
  * jobs and SQL jobs behave the same.
@@ -47,7 +49,8 @@ public final class ExecutorMemory {
     ExecutorQuota quota = new ExecutorQuota(plan.budget(), runtime::totalMemory);
     GcCoordinator gc = new GcCoordinator(System::gc, HeapShrink.of(settings.heapShrink()),
         TimeUnit.MILLISECONDS.toNanos(settings.gcIntervalMillis()), System::nanoTime);
-    this.ladder = new ShortfallLadder(quota, gc, settings.gcRetries(), settings.gcBackoffMillis());
+    this.ladder = new ShortfallLadder(quota, new IdleReclaim(), gc, settings.gcRetries(),
+        settings.gcBackoffMillis());
   }
 
   public MemoryPlan plan() {
@@ -64,6 +67,10 @@ public final class ExecutorMemory {
 
   public GcCoordinator gc() {
     return ladder.gc();
+  }
+
+  public IdleReclaim idle() {
+    return ladder.idle();
   }
 
   public MemoryStats stats() {
@@ -91,6 +98,9 @@ public final class ExecutorMemory {
             settings.reservationBlock(), stats);
     TaskNativeMemory task = new TaskNativeMemory(id, consumer, plan, settings.reservationBlock());
     tasks.put(id, task);
+    if (settings.dynamicSizing()) {
+      ladder.idle().register(task);
+    }
     TaskCompletionListener closeAtEnd = completed -> endTask(id, name);
     context.addTaskCompletionListener(closeAtEnd);
     return task;
@@ -101,6 +111,7 @@ public final class ExecutorMemory {
     if (task == null) {
       return;
     }
+    ladder.idle().unregister(task);
     List<MemoryLeak> leaks = task.close();
     if (leaks.isEmpty()) {
       return;

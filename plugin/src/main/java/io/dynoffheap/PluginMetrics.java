@@ -4,6 +4,7 @@ import com.codahale.metrics.Gauge;
 import com.codahale.metrics.MetricRegistry;
 import io.dynoffheap.memory.ExecutorQuota;
 import io.dynoffheap.memory.GcCoordinator;
+import io.dynoffheap.memory.IdleReclaim;
 import io.dynoffheap.memory.MemoryStats;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
@@ -15,8 +16,8 @@ import java.util.function.LongSupplier;
 final class PluginMetrics {
   /** Names of every metric registered, for documentation and tests. */
   static final String[] NAMES = {"nativeBytes", "nativeBytesPeak", "budget", "committedHeap",
-      "reservationsGranted", "reservationsDenied", "gcEpisodes", "gcTimeMs", "spilledBytes",
-      "leaks", "leakedBytes", "openTasks"};
+      "reservationsGranted", "reservationsDenied", "idleReclaimedBytes", "idleSweeps",
+      "gcEpisodes", "gcTimeMs", "spilledBytes", "leaks", "leakedBytes", "openTasks"};
 
   private PluginMetrics() {}
 
@@ -24,12 +25,15 @@ final class PluginMetrics {
     MemoryStats stats = memory.stats();
     ExecutorQuota quota = memory.quota();
     GcCoordinator gc = memory.gc();
+    IdleReclaim idle = memory.idle();
     gauge(registry, "nativeBytes", stats::nativeBytes);
     gauge(registry, "nativeBytesPeak", stats::peakNativeBytes);
     gauge(registry, "budget", quota::budget);
     gauge(registry, "committedHeap", quota::committedHeap);
     gauge(registry, "reservationsGranted", stats::granted);
     gauge(registry, "reservationsDenied", stats::denied);
+    gauge(registry, "idleReclaimedBytes", idle::reclaimedBytes);
+    gauge(registry, "idleSweeps", idle::completedSweeps);
     gauge(registry, "gcEpisodes", gc::completedEpisodes);
     gauge(registry, "gcTimeMs", () -> TimeUnit.NANOSECONDS.toMillis(gc.totalEpisodeNanos()));
     gauge(registry, "spilledBytes", stats::spilledBytes);

@@ -1,5 +1,6 @@
 package io.dynoffheap;
 
+import io.dynoffheap.memory.IdleMemory;
 import io.dynoffheap.memory.MemoryLeak;
 import io.dynoffheap.memory.Spiller;
 import io.dynoffheap.memory.TreeMemoryConsumer;
@@ -20,8 +21,12 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * ...
  * buffers.repay(bytes);
  * }</pre>
+ *
+ * <p>With dynamic sizing it is registered as the task's {@link IdleMemory}: when the executor
+ * quota is short, another thread may take back the unused blocks of its resources (native pools,
+ * Arrow allocators) and its root's headroom.
  */
-public final class TaskNativeMemory {
+public final class TaskNativeMemory implements IdleMemory {
   private final long taskAttemptId;
   private final TreeMemoryConsumer consumer;
   private final MemoryPlan plan;
@@ -83,6 +88,17 @@ public final class TaskNativeMemory {
   /** Has {@code resource} closed when the task ends, before the tree is checked for leaks. */
   public void closeAtTaskEnd(TaskScoped resource) {
     resources.add(resource);
+  }
+
+  /** The resources give back their unused blocks, then the root's headroom goes to the quota. */
+  @Override
+  public long reclaimIdle() {
+    return consumer.reclaimIdle(() -> resources.forEach(TaskScoped::releaseUnused));
+  }
+
+  @Override
+  public String toString() {
+    return "native memory of task " + taskAttemptId;
   }
 
   /** Closes the resources, then the tree; returns every leak found, resources' first. */

@@ -25,6 +25,9 @@ import org.apache.spark.memory.SparkOutOfMemoryError;
  *       (the native code is in the middle of an allocation there).
  *   <li>Calls: {@link #call} runs a native function of the operator and turns a failure caused
  *       by a denial back into the plugin's error, with the reason and the usage tree.
+ *   <li>Idle: {@link #releaseUnused()} gives the pool's whole unused blocks back from any thread
+ *       (the native shrink takes only the pool's short accounting lock), when the executor
+ *       reclaims idle memory; not from inside the pool's own reservation on the same thread.
  *   <li>Task end: the pool is closed; bytes native code still holds are reported as a leak of
  *       the node, and every reserved block goes back.
  * </ul>
@@ -90,6 +93,11 @@ public final class TaskPool implements TaskScoped {
     return leaked > 0
         ? List.of(new MemoryLeak(node.path() + " (native allocations not freed)", leaked))
         : List.of();
+  }
+
+  @Override
+  public long releaseUnused() {
+    return reserving == Thread.currentThread() ? 0 : pool.shrink();
   }
 
   private long spill(TreeNode self, SpillPhase phase, long bytes) {

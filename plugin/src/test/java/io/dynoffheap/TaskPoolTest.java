@@ -11,6 +11,7 @@ import io.dynoffheap.config.PluginSettings;
 import io.dynoffheap.memory.ExecutorQuota;
 import io.dynoffheap.memory.GcCoordinator;
 import io.dynoffheap.memory.HeapShrink;
+import io.dynoffheap.memory.IdleReclaim;
 import io.dynoffheap.memory.MemoryLeak;
 import io.dynoffheap.memory.MemoryStats;
 import io.dynoffheap.memory.ShortfallLadder;
@@ -37,7 +38,7 @@ class TaskPoolTest {
   private final TaskMemoryManager tmm = SparkMemory.taskMemoryManager(64, 0);
   private final AtomicLong heap = new AtomicLong(10 * MIB);
   private final ExecutorQuota quota = new ExecutorQuota(26 * MIB, heap::get);
-  private final ShortfallLadder ladder = new ShortfallLadder(quota,
+  private final ShortfallLadder ladder = new ShortfallLadder(quota, new IdleReclaim(),
       new GcCoordinator(() -> { }, HeapShrink.of(false), 0, System::nanoTime), 1, 1);
   private final TreeMemoryConsumer consumer =
       TreeMemoryConsumer.dynamic(tmm, "task-3", BLOCK, ladder, new MemoryStats());
@@ -95,6 +96,26 @@ class TaskPoolTest {
     assertEquals(0, pool.node().usedBytes());
     assertEquals(slack + headroom, consumer.spilledBytes(), "the pool's and the task's headroom");
     assertEquals(0, quota.nativeBytes());
+  }
+
+  @Test
+  void anIdleReclaimTakesThePoolsUnusedBlocksAndTheHeadroomBackForTheQuota() {
+    long ptr = alloc(pool, 3 * MIB);
+    long small = alloc(pool, 1000);
+    free(pool, ptr);
+    assertTrue(pool.reserved() > BLOCK, "the pool keeps unused whole blocks as slack");
+    long idle = consumer.reservedBytes() - MIB;
+
+    assertEquals(idle, task.reclaimIdle(), "the pool's slack and the root's headroom");
+    assertEquals(BLOCK, pool.reserved(), "the block the live allocation is in stays");
+    assertEquals(BLOCK, pool.node().usedBytes());
+    assertEquals(BLOCK, quota.nativeBytes());
+    assertEquals(BLOCK, consumer.reservedBytes());
+    assertEquals(0, consumer.spilledBytes(), "nothing was spilled");
+    free(pool, small);
+    task.close();
+    assertEquals(0, quota.nativeBytes());
+    assertEquals(0, tmm.getMemoryConsumptionForThisTask(), "what the reclaim owed Spark is settled");
   }
 
   @Test

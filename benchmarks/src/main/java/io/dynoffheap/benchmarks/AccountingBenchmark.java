@@ -4,6 +4,7 @@ import io.dynoffheap.memory.Borrowing;
 import io.dynoffheap.memory.ExecutorQuota;
 import io.dynoffheap.memory.GcCoordinator;
 import io.dynoffheap.memory.HeapShrink;
+import io.dynoffheap.memory.IdleReclaim;
 import io.dynoffheap.memory.MemoryLeak;
 import io.dynoffheap.memory.MemoryStats;
 import io.dynoffheap.memory.ShortfallLadder;
@@ -125,7 +126,7 @@ public class AccountingBenchmark {
       stats = new MemoryStats();
       GcCoordinator gc = new GcCoordinator(System::gc, HeapShrink.of(true),
           TimeUnit.SECONDS.toNanos(1), System::nanoTime);
-      ladder = new ShortfallLadder(quota, gc, 3, 20);
+      ladder = new ShortfallLadder(quota, new IdleReclaim(), gc, 3, 20);
       // Spark's execution pool is 0.6 x 4 GiB on-heap: far more than the tasks ever hold.
       SparkConf conf = new SparkConf(false)
           .set("spark.testing.memory", Long.toString(4096 * MIB))

@@ -4,6 +4,7 @@ import io.dynoffheap.memory.Borrowing;
 import io.dynoffheap.memory.ExecutorQuota;
 import io.dynoffheap.memory.GcCoordinator;
 import io.dynoffheap.memory.HeapShrink;
+import io.dynoffheap.memory.IdleReclaim;
 import io.dynoffheap.memory.ShortfallLadder;
 import java.lang.management.GarbageCollectorMXBean;
 import java.lang.management.ManagementFactory;
@@ -126,7 +127,8 @@ public final class GcBurst {
     ExecutorQuota quota = heapFullQuota();
     GcCoordinator gc = new GcCoordinator(System::gc, HeapShrink.of(true),
         TimeUnit.MILLISECONDS.toNanos(INTERVAL_MILLIS), System::nanoTime);
-    ShortfallLadder ladder = new ShortfallLadder(quota, gc, RETRIES, BACKOFF_MILLIS);
+    ShortfallLadder ladder = new ShortfallLadder(quota, new IdleReclaim(), gc, RETRIES,
+        BACKOFF_MILLIS);
     LongUnaryOperator nothingToSpill = wanted -> 0L;
     Burst burst = burst(threads, () -> ladder.admit(REQUEST, REQUEST, nothingToSpill).outcome());
     return new Outcome(gc.completedEpisodes(), gc.completedEpisodes(), burst.collections,

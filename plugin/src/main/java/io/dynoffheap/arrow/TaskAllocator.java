@@ -128,6 +128,12 @@ public final class TaskAllocator implements TaskScoped {
     return leaks;
   }
 
+  /** The unused tail of the reservation, from any thread ({@link TreeReservationListener#shrink}). */
+  @Override
+  public long releaseUnused() {
+    return listener.shrink();
+  }
+
   @Override
   public String toString() {
     return "TaskAllocator(" + node.path() + ", allocated=" + allocator.getAllocatedMemory()

@@ -6,7 +6,8 @@ package io.dynoffheap.memory;
  *
  * <p>Contract: {@link #take} grants at least {@code min} bytes and at most {@code max}, preferring
  * {@code max} when it fits, or denies and then holds nothing more than before. {@link #give}
- * returns bytes taken earlier, never more than are held.
+ * returns bytes taken earlier, never more than are held; {@link #giveFromAnyThread} does the same
+ * from a thread that does not work for the task.
  */
 interface BlockSource {
 
@@ -15,4 +16,11 @@ interface BlockSource {
 
   /** Gives back {@code bytes} taken earlier. */
   void give(long bytes);
+
+  /**
+   * Gives back {@code bytes} taken earlier, from any thread and without taking a lock: what can
+   * only be given back under the task's lock (its registration with Spark) is owed, and settled
+   * by the task's own next {@link #take} or {@link #give}, at the latest when the task closes.
+   */
+  void giveFromAnyThread(long bytes);
 }

@@ -49,4 +49,11 @@ final class QuotaSource implements BlockSource {
     ladder.quota().release(bytes);
     below.give(bytes);
   }
+
+  /** The quota takes the bytes back at once (one atomic step); the source below may owe them. */
+  @Override
+  public void giveFromAnyThread(long bytes) {
+    ladder.quota().release(bytes);
+    below.giveFromAnyThread(bytes);
+  }
 }

@@ -14,6 +14,9 @@ import java.util.function.LongUnaryOperator;
  *
  * <ol>
  *   <li>admit at once if it fits;
+ *   <li>reclaim: take back what every running task reserved and does not use (headroom, unused
+ *       blocks of native pools and Arrow allocators) in one executor-wide sweep shared by the
+ *       threads short at the moment ({@link IdleReclaim}), then try again; no data is spilled;
  *   <li>spill: ask the task to free the shortfall (Spark spills the task's consumers, the task's
  *       tree spills its nodes), then try again;
  *   <li>GC: take part in one executor-wide GC episode that lets the heap shrink
@@ -22,8 +25,8 @@ import java.util.function.LongUnaryOperator;
  *       each time sharing a new GC episode if the interval allows one (other tasks may finish
  *       and release memory meanwhile);
  *   <li>deny, with the figures a user needs: request, budget, committed heap, native bytes,
- *       what was spilled, how many episodes and retries were tried (or why no episode could run:
- *       the interval since the last one), and what to change.
+ *       what was reclaimed and spilled, how many episodes and retries were tried (or why no
+ *       episode could run: the interval since the last one), and what to change.
  * </ol>
  * A denial leaves nothing admitted. The ladder holds no lock while it spills, collects or sleeps.
  */
@@ -35,6 +38,7 @@ public final class ShortfallLadder {
   static final String GC_INTERVAL_SETTING = "spark.dynoffheap.gc.interval";
 
   private final ExecutorQuota quota;
+  private final IdleReclaim idle;
   private final GcCoordinator gc;
   private final int retries;
   private final long backoffNanos;
@@ -43,12 +47,14 @@ public final class ShortfallLadder {
    * @param retries how many times to retry after the first GC episode (0 or more)
    * @param backoffMillis the first wait between retries, doubled at each retry
    */
-  public ShortfallLadder(ExecutorQuota quota, GcCoordinator gc, int retries, long backoffMillis) {
+  public ShortfallLadder(ExecutorQuota quota, IdleReclaim idle, GcCoordinator gc, int retries,
+      long backoffMillis) {
     if (retries < 0 || backoffMillis < 0) {
       throw new IllegalArgumentException(
           "retries and back-off must not be negative, were " + retries + " and " + backoffMillis);
     }
     this.quota = quota;
+    this.idle = idle;
     this.gc = gc;
     this.retries = retries;
     this.backoffNanos = TimeUnit.MILLISECONDS.toNanos(backoffMillis);
@@ -56,6 +62,10 @@ public final class ShortfallLadder {
 
   public ExecutorQuota quota() {
     return quota;
+  }
+
+  public IdleReclaim idle() {
+    return idle;
   }
 
   public GcCoordinator gc() {
@@ -73,6 +83,11 @@ public final class ShortfallLadder {
       return Grant.of(admitted);
     }
     long episodesBefore = gc.completedEpisodes();
+    IdleReclaim.Sweep reclaimed = idle.reclaim();
+    admitted = quota.tryAdmit(min, max);
+    if (admitted > 0) {
+      return Grant.of(admitted);
+    }
     long spilled = spill.applyAsLong(Math.max(1, min - quota.room()));
     admitted = quota.tryAdmit(min, max);
     if (admitted > 0) {
@@ -95,16 +110,20 @@ public final class ShortfallLadder {
       seenEpisodes = gc.completedEpisodes();
     }
     return Grant.denied(Borrowing.denied(
-        describeShortfall(min, spilled, gc.completedEpisodes() - episodesBefore), BUDGET_SETTING));
+        describeShortfall(min, reclaimed, spilled, gc.completedEpisodes() - episodesBefore),
+        BUDGET_SETTING));
   }
 
-  private String describeShortfall(long bytes, long spilled, long episodes) {
+  private String describeShortfall(long bytes, IdleReclaim.Sweep reclaimed, long spilled,
+      long episodes) {
     return "dynamic off-heap sizing could not admit " + Bytes.format(bytes)
         + " of native memory: budget " + Bytes.format(quota.budget())
         + " = committed heap " + Bytes.format(quota.committedHeap())
         + " + tracked native " + Bytes.format(quota.nativeBytes())
         + " + room " + Bytes.format(Math.max(0, quota.room()))
-        + "; tried: spill freed " + Bytes.format(spilled)
+        + "; tried: reclaimed " + Bytes.format(reclaimed.bytes()) + " idle from "
+        + reclaimed.tasks() + " task(s)"
+        + ", spill freed " + Bytes.format(spilled)
         + ", " + describeEpisodes(episodes)
         + ", " + retries + " retries with back-off";
   }

@@ -20,16 +20,26 @@ import java.util.concurrent.atomic.AtomicLong;
  *   <li>Repay: the bytes become headroom; when the headroom exceeds two blocks, all but one block
  *       goes back to the source. The gap between the two is the hysteresis: a task going back and
  *       forth around a block boundary does not call the source every time.
- *   <li>{@link #shrink()}: all the headroom goes back: the first step of every spill, the last
- *       step after one, and at task end, after the root has given back what it still held.
+ *   <li>{@link #shrink()}: all the headroom goes back: the first step of every spill and the last
+ *       step after one.
+ *   <li>{@link #reclaim}: another thread, short of quota, takes the idle memory back: first the
+ *       task's pools and allocators give their unused blocks back to the tree (what reaches this
+ *       reservation on that thread stays headroom, the give-back above two blocks is skipped),
+ *       then all the headroom goes back with {@link BlockSource#giveFromAnyThread}, which takes no
+ *       lock of the task: the quota gets the bytes at once, Spark's registration is settled by the
+ *       task's own thread later.
+ *   <li>{@link #close()}: at task end, after the root has given back what it still held: no
+ *       reclaim runs from now on, and all the headroom goes back.
  * </ol>
  *
  * <p>Every byte taken from the source and given back is counted in the executor's
  * {@link MemoryStats}, once per block, not once per borrow.
  *
- * <p>Thread safety: lock-free; any thread may borrow, repay or shrink at once. Two threads on
- * the slow path at the same time may each take a block; the extra headroom goes back at a later
- * repay, spill or close.
+ * <p>Thread safety: borrow, repay and shrink are lock-free; any thread may call them at once. Two
+ * threads on the slow path at the same time may each take a block; the extra headroom goes back
+ * at a later repay, spill or close. A reclaim and the close hold a small lock of this reservation
+ * against each other (so a reclaim never gives back to a closed task); nothing that runs under it
+ * waits for another thread.
  */
 final class TaskReservation implements MemoryTarget {
   private final BlockSource source;
@@ -39,6 +49,12 @@ final class TaskReservation implements MemoryTarget {
   private final AtomicLong headroom = new AtomicLong();
   /** Bytes taken from the source: lent plus headroom. */
   private final MemoryCounter reserved = new MemoryCounter();
+  /** Orders reclaims and the close. */
+  private final Object reclaimLock = new Object();
+  /** Guarded by {@link #reclaimLock}. */
+  private boolean closed;
+  /** The thread running {@link #reclaim}, whose repays stay headroom; written under the lock. */
+  private volatile Thread reclaiming;
 
   TaskReservation(BlockSource source, long blockSize, MemoryStats stats) {
     if (blockSize <= 0) {
@@ -97,10 +113,13 @@ final class TaskReservation implements MemoryTarget {
     addHeadroom(bytes);
   }
 
-  /** Adds to the headroom; above two blocks, gives all but one block back to the source. */
+  /**
+   * Adds to the headroom; above two blocks, gives all but one block back to the source, unless
+   * this thread is reclaiming (it takes all the headroom right after, without the task's lock).
+   */
   private void addHeadroom(long bytes) {
     long free = headroom.addAndGet(bytes);
-    while (free > 2 * blockSize) {
+    while (free > 2 * blockSize && reclaiming != Thread.currentThread()) {
       if (headroom.compareAndSet(free, blockSize)) {
         giveBack(free - blockSize);
         return;
@@ -114,6 +133,40 @@ final class TaskReservation implements MemoryTarget {
     long free = headroom.getAndSet(0);
     giveBack(free);
     return free;
+  }
+
+  /**
+   * Takes the task's idle memory back from any thread: runs {@code releaseUnused} (the task's
+   * pools and allocators give back unused blocks to the tree), then gives all the headroom back
+   * without taking a lock of the task. Returns the bytes given back; 0 once closed.
+   */
+  long reclaim(Runnable releaseUnused) {
+    synchronized (reclaimLock) {
+      if (closed) {
+        return 0;
+      }
+      reclaiming = Thread.currentThread();
+      try {
+        releaseUnused.run();
+      } finally {
+        reclaiming = null;
+      }
+      long free = headroom.getAndSet(0);
+      if (free > 0) {
+        reserved.remove(free, "the task's reservation");
+        stats.recordRelease(free);
+        source.giveFromAnyThread(free);
+      }
+      return free;
+    }
+  }
+
+  /** Ends reclaims, then gives all the headroom back: the task's last step. */
+  void close() {
+    synchronized (reclaimLock) {
+      closed = true;
+    }
+    shrink();
   }
 
   private void giveBack(long bytes) {

@@ -1,6 +1,7 @@
 package io.dynoffheap.memory;
 
 import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import org.apache.spark.memory.MemoryConsumer;
 import org.apache.spark.memory.MemoryMode;
@@ -34,6 +35,15 @@ import org.apache.spark.memory.TaskMemoryManager;
  * mode a spill that Spark asks of this consumer for its own request is refused: that request does
  * not need Spark's room, only the quota's.
  *
+ * <p>Idle memory: with dynamic sizing, a thread of another task short of quota may take this
+ * task's idle reservation back ({@link #reclaimIdle}). It gives the bytes back to the quota only:
+ * returning them to Spark would mean taking this task's TaskMemoryManager monitor from a foreign
+ * thread, which may itself hold its own task's monitor (a native allocation inside a spill) while
+ * this task's thread, in the same situation, waits for that one: a lock-order deadlock. The
+ * bytes stay registered with Spark, as they were while they were headroom, and are owed: this
+ * task's own next call into Spark (a block taken or given back, a spill Spark asks for, the
+ * close) frees them there.
+ *
  * <p>Locking: Spark updates a consumer's used bytes without a lock of its own and calls
  * {@code spill} while holding the TaskMemoryManager's monitor. Every call into Spark here holds
  * that same monitor, so there is one lock, always taken in the same order, and native threads
@@ -41,6 +51,7 @@ import org.apache.spark.memory.TaskMemoryManager;
  */
 public final class TreeMemoryConsumer extends MemoryConsumer {
   private final boolean sparkIsLimit;
+  private final SparkRegistration spark = new SparkRegistration();
   private final TaskReservation reservation;
   private final TreeNode root;
   private final LongAdder spilledBytes = new LongAdder();
@@ -53,7 +64,6 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
     super(tmm, mode);
     this.sparkIsLimit = ladder == null;
     this.stats = stats;
-    BlockSource spark = new SparkRegistration();
     BlockSource source = sparkIsLimit ? spark : new QuotaSource(spark, ladder, this::spillForShortfall);
     this.reservation = new TaskReservation(source, blockSize, stats);
     this.root = new TreeNode(name, "", reservation, TreeNode.UNLIMITED, Spiller.NONE);
@@ -97,16 +107,27 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
     if (trigger == this && !sparkIsLimit) {
       return 0;
     }
-    return spillTree(size);
+    return spark.settle() + spillTree(size);
+  }
+
+  /**
+   * Takes this task's idle reservation back for the executor quota, from any thread: first
+   * {@code releaseUnused} (the task's pools and allocators give back their unused blocks), then
+   * the root's headroom. Spark's part is owed (see the class comment). Returns the bytes the quota
+   * got back; 0 once the task is closed.
+   */
+  public long reclaimIdle(Runnable releaseUnused) {
+    return reservation.reclaim(releaseUnused);
   }
 
   /**
    * Closes the tree: reports and force-releases what is still held, then gives every reserved
-   * byte back to Spark (and the quota).
+   * byte back to Spark (and the quota), also what a reclaim left owed to Spark.
    */
   public List<MemoryLeak> close() {
     List<MemoryLeak> leaks = root.close();
-    reservation.shrink();
+    reservation.close();
+    spark.settle();
     return leaks;
   }
 
@@ -143,12 +164,19 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
     return spillTree(shortfall);
   }
 
-  /** This consumer's account with Spark: where the reservation's blocks end. */
+  /**
+   * This consumer's account with Spark: where the reservation's blocks end. Bytes given back from
+   * a foreign thread are owed and freed, under the TaskMemoryManager's monitor, at the start of
+   * the next take, give or settle.
+   */
   private final class SparkRegistration implements BlockSource {
+    private final AtomicLong owed = new AtomicLong();
+
     @Override
     public Grant take(long min, long max) {
       long granted;
       synchronized (taskMemoryManager) {
+        freeLocked(owed.getAndSet(0));
         granted = acquireMemory(max);
         if (granted < min && sparkIsLimit) {
           if (granted > 0) {
@@ -172,12 +200,33 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
     @Override
     public void give(long bytes) {
       synchronized (taskMemoryManager) {
-        long toSpark = Math.min(bytes, registered);
-        if (toSpark > 0) {
-          freeMemory(toSpark);
-          registered -= toSpark;
-        }
+        freeLocked(bytes + owed.getAndSet(0));
       }
+    }
+
+    @Override
+    public void giveFromAnyThread(long bytes) {
+      owed.addAndGet(bytes);
+    }
+
+    /** Frees what is owed; returns the bytes Spark got back. */
+    long settle() {
+      synchronized (taskMemoryManager) {
+        return freeLocked(owed.getAndSet(0));
+      }
+    }
+
+    /**
+     * Frees {@code bytes} (as far as Spark registered them) and returns what was freed; holds the
+     * manager's monitor.
+     */
+    private long freeLocked(long bytes) {
+      long toSpark = Math.min(bytes, registered);
+      if (toSpark > 0) {
+        freeMemory(toSpark);
+        registered -= toSpark;
+      }
+      return Math.max(0, toSpark);
     }
   }
 }

@@ -50,6 +50,28 @@ class ArrowShortfallTest {
   }
 
   @Test
+  void anIdleReclaimTakesTheUnusedTailAndTheRootsHeadroomBackForTheQuota() {
+    TaskTrees.Dynamic tree = new TaskTrees.Dynamic(256, 100);
+    TaskAllocator task = TaskAllocator.open(tree.consumer.root(), "arrow-op", MIB);
+    ArrowBuf held = task.allocator().buffer(1024);
+    assertEquals(TaskTrees.BLOCK, tree.quota.nativeBytes(), "the root took one block");
+
+    long reclaimed = tree.consumer.reclaimIdle(task::releaseUnused);
+
+    assertEquals(TaskTrees.BLOCK - 1024, reclaimed, "the listener's tail and the root's headroom");
+    assertEquals(1024, task.listener().reservedBytes());
+    assertEquals(1024, tree.quota.nativeBytes());
+    ArrowBuf next = task.allocator().buffer(1024);
+    assertEquals(2048, task.allocator().getAllocatedMemory(), "the allocator keeps working");
+    next.close();
+    held.close();
+    assertEquals(List.of(), task.close());
+    assertEquals(List.of(), tree.consumer.close());
+    assertEquals(0, tree.quota.nativeBytes());
+    assertEquals(0, tree.tmm.getMemoryConsumptionForThisTask());
+  }
+
+  @Test
   void sparkSpillsAnotherArrowAllocatorToMakeRoom() {
     TreeMemoryConsumer consumer = TaskTrees.staticSplit(8);
     AtomicReference<ArrowBuf> cached = new AtomicReference<>();

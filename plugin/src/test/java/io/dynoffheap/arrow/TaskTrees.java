@@ -3,6 +3,7 @@ package io.dynoffheap.arrow;
 import io.dynoffheap.memory.ExecutorQuota;
 import io.dynoffheap.memory.GcCoordinator;
 import io.dynoffheap.memory.HeapShrink;
+import io.dynoffheap.memory.IdleReclaim;
 import io.dynoffheap.memory.MemoryStats;
 import io.dynoffheap.memory.ShortfallLadder;
 import io.dynoffheap.memory.TreeMemoryConsumer;
@@ -65,7 +66,7 @@ final class TaskTrees {
       };
       gc = new GcCoordinator(collection, HeapShrink.of(false), 0, System::nanoTime);
       consumer = TreeMemoryConsumer.dynamic(tmm, "task-1", BLOCK,
-          new ShortfallLadder(quota, gc, 2, 1), stats);
+          new ShortfallLadder(quota, new IdleReclaim(), gc, 2, 1), stats);
     }
   }
 

@@ -33,7 +33,7 @@ class DynamicSizingTest {
   private final ExecutorQuota quota = new ExecutorQuota(BUDGET, committedHeap::get);
   private final GcCoordinator gc = new GcCoordinator(collections::incrementAndGet,
       HeapShrink.of(false), TimeUnit.HOURS.toNanos(1), System::nanoTime);
-  private final ShortfallLadder ladder = new ShortfallLadder(quota, gc, 2, 1);
+  private final ShortfallLadder ladder = new ShortfallLadder(quota, new IdleReclaim(), gc, 2, 1);
   private final TreeMemoryConsumer consumer = TreeMemoryConsumer.dynamic(tmm, "task-7", BLOCK, ladder,
       new MemoryStats());
   private final TreeNode root = consumer.root();
@@ -105,7 +105,7 @@ class DynamicSizingTest {
     GcCoordinator shrinking = new GcCoordinator(() -> committedHeap.set(40 * MIB),
         HeapShrink.of(false), 0, System::nanoTime);
     TreeMemoryConsumer task = TreeMemoryConsumer.dynamic(tmm, "task-8", BLOCK,
-        new ShortfallLadder(quota, shrinking, 2, 1), new MemoryStats());
+        new ShortfallLadder(quota, new IdleReclaim(), shrinking, 2, 1), new MemoryStats());
     task.root().newChild("op").reserve(200 * MIB);
     assertEquals(1, shrinking.completedEpisodes());
     assertEquals(200 * MIB, quota.nativeBytes());
@@ -149,7 +149,7 @@ class DynamicSizingTest {
         Thread.currentThread().interrupt();
       }
     }, HeapShrink.of(false), TimeUnit.HOURS.toNanos(1), System::nanoTime);
-    ShortfallLadder shared = new ShortfallLadder(quota, slow, 3, 1);
+    ShortfallLadder shared = new ShortfallLadder(quota, new IdleReclaim(), slow, 3, 1);
     List<Thread> threads = new ArrayList<>();
     AtomicInteger denied = new AtomicInteger();
     for (int t = 0; t < 8; t++) {

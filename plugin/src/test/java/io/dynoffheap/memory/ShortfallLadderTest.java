@@ -20,7 +20,7 @@ class ShortfallLadderTest {
     GcCoordinator gc = new GcCoordinator(collections::incrementAndGet, HeapShrink.of(false),
         TimeUnit.SECONDS.toNanos(1), clock::get);
     ExecutorQuota quota = new ExecutorQuota(64 * MIB, () -> 64 * MIB);
-    ShortfallLadder ladder = new ShortfallLadder(quota, gc, 1, 0);
+    ShortfallLadder ladder = new ShortfallLadder(quota, new IdleReclaim(), gc, 1, 0);
 
     Grant first = ladder.admit(MIB, MIB, wanted -> 0);
     assertFalse(first.isGranted());
@@ -33,6 +33,7 @@ class ShortfallLadderTest {
     String reason = second.outcome().reason();
     assertTrue(reason.contains("no new GC episode: the last one ended 250 ms ago, "
         + "spark.dynoffheap.gc.interval=1000ms"), reason);
+    assertTrue(reason.contains("reclaimed 0 B idle from 0 task(s)"), reason);
     assertEquals(1, collections.get());
   }
 }

@@ -35,7 +35,7 @@ class TaskReservationTest {
   }
 
   private static ShortfallLadder ladder(ExecutorQuota quota) {
-    return new ShortfallLadder(quota,
+    return new ShortfallLadder(quota, new IdleReclaim(),
         new GcCoordinator(() -> { }, HeapShrink.of(false), 0, System::nanoTime), 0, 0);
   }
 
