@@ -125,32 +125,36 @@ class IdleReclaimTest {
   @Test
   void threadsShortAtOnceShareSweeps() throws Exception {
     int threads = 8;
-    CountDownLatch allIn = new CountDownLatch(threads);
+    List<Thread> workers = new ArrayList<>();
     AtomicInteger sweeps = new AtomicInteger();
     idle.register(() -> {
-      sweeps.incrementAndGet();
-      try {
-        allIn.await(30, TimeUnit.SECONDS); // the first sweep lasts until every thread has asked
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
+      if (sweeps.incrementAndGet() == 1) {
+        awaitOthersWaiting(workers); // the first sweep lasts until every other thread has asked
       }
       return MIB;
     });
-    List<Thread> workers = new ArrayList<>();
     AtomicLong served = new AtomicLong();
     for (int t = 0; t < threads; t++) {
-      workers.add(new Thread(() -> {
-        allIn.countDown();
-        served.addAndGet(idle.reclaim().bytes());
-      }));
+      workers.add(new Thread(() -> served.addAndGet(idle.reclaim().bytes())));
     }
     workers.forEach(Thread::start);
     for (Thread worker : workers) {
       worker.join();
     }
+    // The first sweep, then one more for the threads that asked while it ran.
     assertTrue(sweeps.get() <= 2, sweeps.get() + " sweeps for " + threads + " threads");
     assertEquals(sweeps.get(), idle.completedSweeps());
     assertEquals(threads * MIB, served.get(), "every thread got the figures of a sweep");
+  }
+
+  /** Waits until every thread of {@code workers} but the calling one waits inside a reclaim. */
+  private static void awaitOthersWaiting(List<Thread> workers) {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    while (System.nanoTime() < deadline && !workers.stream()
+        .filter(w -> w != Thread.currentThread())
+        .allMatch(w -> w.getState() == Thread.State.WAITING)) {
+      Thread.onSpinWait();
+    }
   }
 
   /**
