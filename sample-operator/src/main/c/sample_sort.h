@@ -52,6 +52,13 @@ extern "C" {
 int64_t samplesort_create(int64_t pool_handle, int32_t record_bytes, int32_t allow_spill,
                           const char *spill_dir, int32_t worker_threads);
 
+/*
+ * The baseline without the plugin (malloc_pool.c): the handle of a pool whose every allocation
+ * is a plain malloc(), accounted by no JVM and never denied. Give it to samplesort_create() to
+ * run the same sorter on plain malloc. One such pool per process; it lives as long as the library.
+ */
+int64_t samplesort_malloc_pool(void);
+
 /* Adds n keys. Returns 0, or -1 (memory denied and not recoverable, I/O error, wrong state). After
  * -1 the sorter may hold part of the batch; destroy it. */
 int64_t samplesort_add(int64_t sorter, const int64_t *keys, int64_t n);

@@ -312,6 +312,29 @@ static void test_in_memory(int32_t record_bytes, int32_t threads, int64_t n, int
     free(keys);
 }
 
+/* The baseline pool (malloc_pool.c): the same sort on plain malloc, every byte given back. */
+static void test_malloc_pool(int32_t threads)
+{
+    char name[64];
+    snprintf(name, sizeof name, "malloc pool (threads %d)", threads);
+    dynoffheap_pool *pool = dynoffheap_pool_from_handle(samplesort_malloc_pool());
+    CHECK(dynoffheap_abi_compatible(pool), "%s: not a compatible pool", name);
+    int64_t used_before = dynoffheap_used(pool);
+    int64_t n = 200000;
+    int64_t *keys = make_keys(n, 0);
+    int64_t s = samplesort_create(samplesort_malloc_pool(), 64, 0, g_dir, threads);
+    CHECK(s != 0, "%s: create", name);
+    add_in_batches(s, keys, n, 50000, name);
+    CHECK(dynoffheap_used(pool) - used_before >= n * 64, "%s: used %lld below the records' size",
+          name, (long long)(dynoffheap_used(pool) - used_before));
+    check_output(s, keys, n, name);
+    samplesort_destroy(s);
+    CHECK(dynoffheap_used(pool) == used_before, "%s: %lld bytes still used after destroy", name,
+          (long long)(dynoffheap_used(pool) - used_before));
+    CHECK(dynoffheap_peak(pool) >= n * 64, "%s: peak %lld", name, (long long)dynoffheap_peak(pool));
+    free(keys);
+}
+
 static void test_denial_spills_and_retries(int32_t threads)
 {
     const char *name = "denial makes the sorter spill itself";
@@ -470,6 +493,8 @@ int main(void)
     test_in_memory(64, 4, 300000, 0);
     test_in_memory(4096, 4, 3000, 0);
     test_in_memory(24, 3, 200000, 0); /* records not a divisor of the chunk size */
+    test_malloc_pool(1);
+    test_malloc_pool(4);
     test_denial_spills_and_retries(1);
     test_denial_spills_and_retries(4);
     test_denial_without_spill_fails();

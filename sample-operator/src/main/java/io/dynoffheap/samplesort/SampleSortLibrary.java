@@ -34,6 +34,12 @@ public final class SampleSortLibrary {
     // The static initialiser did the work.
   }
 
+  /**
+   * The baseline without the plugin: a pool handle whose allocations are plain malloc, accounted
+   * by no JVM and never denied (see {@code malloc_pool.c}). The same sorter runs on it unchanged.
+   */
+  public static native long samplesort_malloc_pool();
+
   public static native long samplesort_create(long poolHandle, int recordBytes, int allowSpill,
       String spillDir, int workerThreads);
 

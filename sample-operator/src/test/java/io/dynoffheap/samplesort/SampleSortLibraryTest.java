@@ -57,38 +57,42 @@ class SampleSortLibraryTest {
     Limited reservations = new Limited(limit);
     long spills;
     try (NativePool pool = new NativePool(reservations, BLOCK)) {
-      long sorter = SampleSortLibrary.samplesort_create(pool.handle(), 64, 1,
-          spillDir.toString(), 1);
-      assertNotEquals(0, sorter, "samplesort_create failed");
-      try {
-        // In batches, as a task feeds it: the sorter makes room for a whole batch at once.
-        for (int from = 0; from < input.length; from += BATCH) {
-          long[] batch = Arrays.copyOfRange(input, from, Math.min(input.length, from + BATCH));
-          assertEquals(0, SampleSortLibrary.samplesort_add(sorter, batch, batch.length),
-              () -> SampleSortLibrary.lastError(sorter));
-        }
-        assertEquals(input.length, SampleSortLibrary.samplesort_finish(sorter));
-        long[] sorted = new long[input.length];
-        long[] batch = new long[4096];
-        int at = 0;
-        long got;
-        while ((got = SampleSortLibrary.samplesort_next(sorter, batch, batch.length)) > 0) {
-          System.arraycopy(batch, 0, sorted, at, (int) got);
-          at += (int) got;
-        }
-        long[] expected = input.clone();
-        Arrays.sort(expected);
-        assertTrue(Arrays.equals(expected, sorted), "the sorted keys differ from Arrays.sort");
-        assertEquals(0, SampleSortLibrary.samplesort_payload_errors(sorter));
-        spills = SampleSortLibrary.samplesort_spills(sorter);
-      } finally {
-        SampleSortLibrary.samplesort_destroy(sorter);
-      }
+      spills = sortThrough(pool.handle(), input, spillDir);
       assertEquals(0, pool.used(), "memory left in the pool after destroy");
       assertEquals(0, pool.closeAndReportLeaks());
     }
     assertEquals(0, reservations.reserved.get(), "reservations not given back");
     return spills;
+  }
+
+  /** Sorts {@code input} through the pool {@code poolHandle}; returns the sorter's spill count. */
+  private static long sortThrough(long poolHandle, long[] input, Path spillDir) {
+    long sorter = SampleSortLibrary.samplesort_create(poolHandle, 64, 1, spillDir.toString(), 1);
+    assertNotEquals(0, sorter, "samplesort_create failed");
+    try {
+      // In batches, as a task feeds it: the sorter makes room for a whole batch at once.
+      for (int from = 0; from < input.length; from += BATCH) {
+        long[] batch = Arrays.copyOfRange(input, from, Math.min(input.length, from + BATCH));
+        assertEquals(0, SampleSortLibrary.samplesort_add(sorter, batch, batch.length),
+            () -> SampleSortLibrary.lastError(sorter));
+      }
+      assertEquals(input.length, SampleSortLibrary.samplesort_finish(sorter));
+      long[] sorted = new long[input.length];
+      long[] batch = new long[4096];
+      int at = 0;
+      long got;
+      while ((got = SampleSortLibrary.samplesort_next(sorter, batch, batch.length)) > 0) {
+        System.arraycopy(batch, 0, sorted, at, (int) got);
+        at += (int) got;
+      }
+      long[] expected = input.clone();
+      Arrays.sort(expected);
+      assertTrue(Arrays.equals(expected, sorted), "the sorted keys differ from Arrays.sort");
+      assertEquals(0, SampleSortLibrary.samplesort_payload_errors(sorter));
+      return SampleSortLibrary.samplesort_spills(sorter);
+    } finally {
+      SampleSortLibrary.samplesort_destroy(sorter);
+    }
   }
 
   @Test
@@ -102,5 +106,11 @@ class SampleSortLibraryTest {
     long spills = sortAndCheck(keys(400_000), 8 * BLOCK, spillDir);
 
     assertTrue(spills > 0, "expected the sorter to spill under an 8 MiB limit");
+  }
+
+  @Test
+  void sortsOnPlainMallocWithTheBaselinePool(@TempDir Path spillDir) {
+    assertEquals(0, sortThrough(SampleSortLibrary.samplesort_malloc_pool(), keys(200_000),
+        spillDir));
   }
 }
