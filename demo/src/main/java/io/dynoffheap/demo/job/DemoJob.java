@@ -29,7 +29,9 @@ import org.apache.spark.util.LongAccumulator;
  *       and a shuffle). It grows the executor's heap.
  *   <li>Native stage: each task sorts generated keys with the native operator (a few hundred
  *       MiB of native memory across the running tasks) and feeds them, in the same task, to a
- *       JVM-side aggregation with a shuffle. The result is checked against the input.
+ *       JVM-side aggregation with a shuffle. The result is checked against the input. The
+ *       operator allocates through a pool of the plugin, or, for the benchmarks' no-plugin
+ *       baseline ({@code --native-memory malloc}), with plain malloc.
  * </ol>
  *
  * <p>The driver writes what happened to {@code --result} (a properties file the runner reads)
@@ -116,7 +118,8 @@ public final class DemoJob {
     LongAccumulator outOfOrder = context.longAccumulator("keys out of order");
     long total = settings.nativeRecordsTotal();
     Dataset<Long> sorted = spark.range(0, total, 1, settings.partitions())
-        .mapPartitions(new NativeSortTask(settings.recordBytes(), settings.spillDir(), records,
+        .mapPartitions(new NativeSortTask(settings.recordBytes(), settings.spillDir(),
+            settings.nativeSpill(), settings.pluginPool(), records,
             spills, spilledRecords, outOfOrder), Encoders.LONG());
     Row totals = sorted.toDF("key")
         .select(pmod(col("key"), lit(settings.jvmGroups())).as("g"), col("key"))

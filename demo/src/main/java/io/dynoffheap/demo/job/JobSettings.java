@@ -17,9 +17,14 @@ import java.util.Map;
  * @param nativeRecords  records each native task sorts
  * @param recordBytes    bytes per native record (key plus payload): the native working set of
  *                       one task is about nativeRecords * recordBytes
+ * @param nativeSpill    whether the native operator may spill when memory is denied (when not,
+ *                       the denial fails the task)
+ * @param pluginPool     true: the operator allocates from a pool of the plugin; false: from
+ *                       plain malloc (the no-plugin baseline; spark.plugins is then not set)
  */
 record JobSettings(String label, String result, String spillDir, int partitions, long jvmRows,
-    long jvmGroups, long nativeRecords, int recordBytes) {
+    long jvmGroups, long nativeRecords, int recordBytes, boolean nativeSpill,
+    boolean pluginPool) {
 
   static JobSettings parse(String[] args) {
     Map<String, String> values = new LinkedHashMap<>();
@@ -38,7 +43,9 @@ record JobSettings(String label, String result, String spillDir, int partitions,
         Long.parseLong(required(values, "jvm-rows")),
         Long.parseLong(required(values, "jvm-groups")),
         Long.parseLong(required(values, "native-records")),
-        Integer.parseInt(required(values, "record-bytes")));
+        Integer.parseInt(required(values, "record-bytes")),
+        Boolean.parseBoolean(required(values, "native-spill")),
+        nativeMemory(required(values, "native-memory")));
     if (!values.isEmpty()) {
       throw new IllegalArgumentException("unknown arguments: " + values.keySet());
     }
@@ -47,6 +54,16 @@ record JobSettings(String label, String result, String spillDir, int partitions,
 
   long nativeRecordsTotal() {
     return nativeRecords * partitions;
+  }
+
+  /** "plugin" (a pool of the plugin) or "malloc" (plain malloc, no plugin). */
+  private static boolean nativeMemory(String value) {
+    return switch (value) {
+      case "plugin" -> true;
+      case "malloc" -> false;
+      default -> throw new IllegalArgumentException("--native-memory must be plugin or malloc, got '"
+          + value + "'");
+    };
   }
 
   private static String required(Map<String, String> values, String name) {

@@ -9,13 +9,22 @@ import io.dynoffheap.TaskNativeMemory;
  * memory is denied it spills to run files in {@code spillDir}.
  *
  * <p>Calls may throw Spark's {@code SparkOutOfMemoryError} when memory is denied; the task then
- * fails cleanly and the executor lives.
+ * fails cleanly and the executor lives. Without spilling allowed, a denial always does that.
  */
 interface NativeSort extends AutoCloseable {
 
   /** The operator for the current task: the sample operator of module sample-operator. */
-  static NativeSort open(TaskNativeMemory task, int recordBytes, String spillDir) {
-    return new SampleNativeSort(task, recordBytes, spillDir);
+  static NativeSort open(TaskNativeMemory task, int recordBytes, String spillDir,
+      boolean allowSpill) {
+    return new SampleNativeSort(task.newPool("sample-sort"), recordBytes, spillDir, allowSpill);
+  }
+
+  /**
+   * The same operator on plain malloc, for the benchmarks' no-plugin baseline: no pool of the
+   * plugin, nothing accounted, nothing denied.
+   */
+  static NativeSort onMalloc(int recordBytes, String spillDir, boolean allowSpill) {
+    return new SampleNativeSort(null, recordBytes, spillDir, allowSpill);
   }
 
   /** Adds the first {@code n} keys of {@code keys}. */

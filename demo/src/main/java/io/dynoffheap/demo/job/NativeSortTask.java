@@ -21,15 +21,24 @@ final class NativeSortTask implements MapPartitionsFunction<Long, Long> {
 
   private final int recordBytes;
   private final String spillDir;
+  private final boolean allowSpill;
+  private final boolean pluginPool;
   private final LongAccumulator records;
   private final LongAccumulator spills;
   private final LongAccumulator spilledRecords;
   private final LongAccumulator outOfOrder;
 
-  NativeSortTask(int recordBytes, String spillDir, LongAccumulator records, LongAccumulator spills,
-      LongAccumulator spilledRecords, LongAccumulator outOfOrder) {
+  /**
+   * @param allowSpill whether the operator spills to run files when memory is denied
+   * @param pluginPool true: memory from a pool of the plugin; false: plain malloc (no plugin)
+   */
+  NativeSortTask(int recordBytes, String spillDir, boolean allowSpill, boolean pluginPool,
+      LongAccumulator records, LongAccumulator spills, LongAccumulator spilledRecords,
+      LongAccumulator outOfOrder) {
     this.recordBytes = recordBytes;
     this.spillDir = spillDir;
+    this.allowSpill = allowSpill;
+    this.pluginPool = pluginPool;
     this.records = records;
     this.spills = spills;
     this.spilledRecords = spilledRecords;
@@ -46,7 +55,9 @@ final class NativeSortTask implements MapPartitionsFunction<Long, Long> {
 
   @Override
   public Iterator<Long> call(Iterator<Long> ids) {
-    NativeSort sort = NativeSort.open(NativeMemory.currentTask(), recordBytes, spillDir);
+    NativeSort sort = pluginPool
+        ? NativeSort.open(NativeMemory.currentTask(), recordBytes, spillDir, allowSpill)
+        : NativeSort.onMalloc(recordBytes, spillDir, allowSpill);
     // Registered after the plugin's own listener, so it runs first (Spark runs them in reverse):
     // the operator frees its memory before the plugin checks the task's tree for leaks.
     TaskCompletionListener closeSort = context -> sort.close();

@@ -89,8 +89,8 @@ final class ChildProcess {
   }
 
   /** Processes this one started that are still running (a Worker's executors). */
-  long runningDescendants() {
-    return process.descendants().filter(ProcessHandle::isAlive).count();
+  List<ProcessHandle> runningDescendants() {
+    return process.descendants().filter(ProcessHandle::isAlive).toList();
   }
 
   /**

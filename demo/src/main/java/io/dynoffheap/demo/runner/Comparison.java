@@ -83,7 +83,7 @@ final class Comparison {
     long dynamicTotal = dynamic.maxOverExecutors(Timeline::peakTotal);
     if (dynamic.finished() && dynamicTotal > 0) {
       findings.add("Dynamic sizing: heap + native peaked at " + Sizes.format(dynamicTotal)
-          + " within the " + Sizes.format(RunSpec.EXECUTOR_MEMORY_BYTES) + " budget; native code"
+          + " within the " + Sizes.format(dynamic.spec().executorMemoryBytes()) + " budget; native code"
           + " used up to " + Sizes.format(dynamicNative) + (fixed.spec().offHeapBytes() > 0
           ? " (the static pool allows " + Sizes.format(fixed.spec().offHeapBytes()) + ")" : "") + ".");
     }

@@ -16,16 +16,14 @@ import java.util.stream.Stream;
  * comparison and writes the pictures. Started by run-demo.sh; see {@link Options} for the
  * arguments.
  *
- * <p>Nothing is left running: every JVM it starts (Master, Worker, spark-submit, and through the
- * Worker the executors) carries the marker {@code -Ddynoffheap.demo.run=<run id>}. The cluster
- * is stopped on the normal path, on failure, and from a shutdown hook on Ctrl-C or SIGTERM; at
- * the end the runner looks for any process with its marker and stops it.
+ * <p>Nothing is left running: the cluster lives in a {@link ClusterSession}, which stops it on the
+ * normal path, on failure, and on Ctrl-C or SIGTERM, and then stops any process left with the
+ * session's marker.
  *
  * <p>Exit code: 0 when the run with dynamic sizing finished (the static split may fail: that is
  * one of the things the demo shows), 1 otherwise, 2 for wrong arguments.
  */
 public final class DemoRunner {
-  static final String MARKER_PROPERTY = "dynoffheap.demo.run";
 
   /** The runner's arguments. */
   record Options(Path sparkHome, Path pluginJar, Path appJar, Path out, JobSize size,
@@ -75,18 +73,10 @@ public final class DemoRunner {
 
   private final Options options;
   private final PrintStream out;
-  private final List<String> marker;
-  private final Object stopLock = new Object();
-  private StandaloneCluster cluster;
-  private Submission submission;
-  private boolean stopped;
-  /** Set first thing on Ctrl-C or SIGTERM: the main thread starts nothing after it. */
-  private volatile boolean interrupted;
 
   DemoRunner(Options options, PrintStream out) {
     this.options = options;
     this.out = out;
-    this.marker = List.of("-D" + MARKER_PROPERTY + "=" + options.runId());
   }
 
   public static void main(String[] args) throws Exception {
@@ -105,10 +95,9 @@ public final class DemoRunner {
   }
 
   int run() throws IOException, InterruptedException {
-    Thread hook = new Thread(this::stopOnExit, "demo-cleanup");
-    Runtime.getRuntime().addShutdownHook(hook);
     List<RunResult> results = new ArrayList<>();
     long start = System.nanoTime();
+    ClusterSession session = new ClusterSession(options.runId(), "demo", out);
     try {
       SparkHome sparkHome = SparkHome.at(options.sparkHome());
       requireFile(options.pluginJar(), "the plugin jar; build it with: mvn -B package -DskipTests");
@@ -124,29 +113,21 @@ public final class DemoRunner {
       out.println("[1/4] Starting a Spark standalone cluster on 127.0.0.1 (Master + Worker with 2 "
           + "cores, 2 GiB) ...");
       long clusterStart = System.nanoTime();
-      StandaloneCluster started = new StandaloneCluster(sparkHome, options.out().resolve("cluster"),
-          marker);
-      synchronized (stopLock) {
-        if (stopped) {
-          return 1;
-        }
-        cluster = started;
-        submission = new Submission(cluster, sparkHome, options.pluginJar(), options.appJar(),
-            options.size(), marker, out);
-      }
-      cluster.start(2, "2g");
+      session.start(sparkHome, options.out().resolve("cluster"), 2, "2g", options.pluginJar(),
+          options.appJar(), true);
       out.println("      cluster up in " + Sizes.seconds(millisSince(clusterStart)) + ": "
-          + cluster.masterUrl());
+          + session.cluster().masterUrl());
 
-      List<RunSpec> specs = List.of(RunSpec.dynamic(), RunSpec.staticSplit("300m", 300L << 20));
-      for (int i = 0; i < specs.size() && !interrupted; i++) {
+      long memory = RunSpec.DEMO_EXECUTOR_MEMORY_BYTES;
+      List<RunSpec> specs = List.of(RunSpec.dynamic(memory), RunSpec.staticSplit(memory, 300L << 20));
+      for (int i = 0; i < specs.size() && !session.interrupted(); i++) {
         RunSpec spec = specs.get(i);
         out.println();
         out.println("[" + (i + 2) + "/4] Run " + (i + 1) + " of 2: " + spec.title() + " ("
             + String.join(" ", confFlags(spec)) + ") ...");
-        RunResult result = submission.run(spec, options.out().resolve(spec.label()),
-            options.timeoutMillis());
-        if (interrupted) {
+        RunResult result = session.submission().run(spec, options.size(),
+            options.out().resolve(spec.label()), options.timeoutMillis());
+        if (session.interrupted()) {
           break;
         }
         results.add(result);
@@ -155,39 +136,31 @@ public final class DemoRunner {
             + " (driver log: " + result.driverLog() + ")");
       }
     } catch (IOException | RuntimeException e) {
-      if (!interrupted) {
+      if (!session.interrupted()) {
         out.println();
         out.println("The demo failed: " + e.getMessage());
       }
     } finally {
-      boolean clusterStarted;
-      synchronized (stopLock) {
-        clusterStarted = cluster != null;
-      }
-      if (!interrupted && clusterStarted) {
+      if (!session.interrupted() && session.started()) {
         out.println();
         out.println("[4/4] Stopping the cluster ...");
       }
-      stopEverything();
-      try {
-        Runtime.getRuntime().removeShutdownHook(hook);
-      } catch (IllegalStateException shuttingDown) {
-        // Ctrl-C or SIGTERM: the hook is running or has run, and found everything stopped.
-      }
+      session.close();
     }
-    if (results.isEmpty() || interrupted) {
+    if (results.isEmpty() || session.interrupted()) {
       return 1;
     }
-    report(results);
+    report(results, session.submission());
     out.println("Total time: " + Sizes.seconds(millisSince(start)));
     return results.get(0).finished() ? 0 : 1;
   }
 
-  private void report(List<RunResult> results) throws IOException {
+  private void report(List<RunResult> results, Submission submission) throws IOException {
     Comparison comparison = new Comparison(results);
     String table = comparison.render();
     out.println();
-    out.println("Comparison (same job, same data, executor memory " + RunSpec.EXECUTOR_MEMORY + ", 2 cores):");
+    out.println("Comparison (same job, same data, executor memory "
+        + results.get(0).spec().executorMemory() + ", 2 cores):");
     out.println();
     out.print(table);
     out.println();
@@ -202,7 +175,7 @@ public final class DemoRunner {
     String pngProblem = null;
     for (RunResult result : results) {
       ReportPages.RunPictures pictures = pages.writeRun(result, "spark-submit "
-          + String.join(" ", submission.submitArguments(result.spec(), result.dir())));
+          + String.join(" ", submission.submitArguments(result.spec(), options.size(), result.dir())));
       out.println("  " + result.spec().title() + ": " + pictures.html());
       for (Path png : pictures.pngs()) {
         out.println("  " + result.spec().title() + " (PNG): " + png);
@@ -214,73 +187,6 @@ public final class DemoRunner {
     if (pngProblem != null) {
       out.println("  (no PNG: this JDK cannot draw text headless here: " + pngProblem + ")");
     }
-  }
-
-  /** On Ctrl-C or SIGTERM: stop whatever is running, like the normal path does. */
-  private void stopOnExit() {
-    interrupted = true;
-    synchronized (stopLock) {
-      if (stopped) {
-        return;
-      }
-    }
-    out.println();
-    out.println("Interrupted: stopping the demo's Spark processes ...");
-    try {
-      stopEverything();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
-  }
-
-  /**
-   * Stops the driver (if one is running), the Worker with its executors, and the Master; then
-   * looks for any process that still carries this run's marker and stops it. Runs once.
-   */
-  private void stopEverything() throws InterruptedException {
-    synchronized (stopLock) {
-      if (stopped) {
-        return;
-      }
-      stopped = true;
-      List<ProcessHandle> killed = new ArrayList<>();
-      if (submission != null) {
-        submission.cancel();
-      }
-      if (cluster != null) {
-        killed.addAll(cluster.stop());
-      }
-      List<ProcessHandle> leftovers = leftovers(options.runId());
-      for (ProcessHandle process : leftovers) {
-        process.destroy();
-      }
-      for (ProcessHandle process : leftovers) {
-        try {
-          process.onExit().get(10, java.util.concurrent.TimeUnit.SECONDS);
-        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
-          process.destroyForcibly();
-        }
-      }
-      if (!killed.isEmpty()) {
-        out.println("      had to kill " + killed.size() + " process(es) that ignored SIGTERM");
-      }
-      List<ProcessHandle> still = leftovers(options.runId());
-      out.println(still.isEmpty() && leftovers.isEmpty()
-          ? "      stopped; no Spark process of this demo is left running"
-          : "      stopped " + leftovers.size() + " leftover process(es)" + (still.isEmpty() ? ""
-              : "; STILL RUNNING: " + still.stream().map(p -> String.valueOf(p.pid())).toList()));
-    }
-  }
-
-  /** Processes of this user whose command line carries the run's marker. */
-  static List<ProcessHandle> leftovers(String runId) {
-    String needle = "-D" + MARKER_PROPERTY + "=" + runId;
-    long self = ProcessHandle.current().pid();
-    return ProcessHandle.allProcesses()
-        .filter(p -> p.pid() != self && p.isAlive())
-        .filter(p -> p.info().commandLine().map(line -> line.contains(needle)).orElse(false)
-            || p.info().arguments().map(args -> List.of(args).contains(needle)).orElse(false))
-        .toList();
   }
 
   /** Removes what an earlier demo left in the output folder (only the demo's own entries). */

@@ -38,7 +38,7 @@ final class ReportPages {
     page.append(head("Memory timeline: " + run.spec().title()));
     page.append("<h1>Memory timeline: ").append(SvgCanvas.escape(run.spec().title())).append("</h1>\n");
     page.append("<p class=\"note\">").append(SvgCanvas.escape(size.describe())).append(". Executor: ")
-        .append(RunSpec.EXECUTOR_MEMORY).append(", 2 cores. Submitted with:</p>\n<p><code>")
+        .append(run.spec().executorMemory()).append(", 2 cores. Submitted with:</p>\n<p><code>")
         .append(SvgCanvas.escape(commandLine)).append("</code></p>\n");
     page.append(table(new Comparison(List.of(run)).rows()));
     List<Path> pngs = new ArrayList<>();
@@ -78,7 +78,7 @@ final class ReportPages {
     page.append(head("Dynamic off-heap sizing demo"));
     page.append("<h1>Dynamic off-heap sizing: the same job, two configurations</h1>\n");
     page.append("<p class=\"note\">").append(SvgCanvas.escape(size.describe())).append(". Executor: ")
-        .append(RunSpec.EXECUTOR_MEMORY).append(", 2 cores, on a Spark standalone cluster.</p>\n");
+        .append(runs.get(0).spec().executorMemory()).append(", 2 cores, on a Spark standalone cluster.</p>\n");
     page.append(table(comparison.rows()));
     page.append("<ul>\n");
     for (String finding : comparison.findings()) {

@@ -90,9 +90,9 @@ final class StandaloneCluster {
   }
 
   /** Executors (JVMs started by the Worker) that are still running. */
-  long runningExecutors() {
+  List<ProcessHandle> runningExecutors() {
     ChildProcess worker = this.worker;
-    return worker == null ? 0 : worker.runningDescendants();
+    return worker == null ? List.of() : worker.runningDescendants();
   }
 
   /** The Worker's work dir: one folder per application with each executor's stdout and stderr. */

@@ -16,11 +16,11 @@ import java.util.Properties;
 /**
  * One run of the demo job: spark-submit's own entry point ({@code org.apache.spark.deploy.SparkSubmit})
  * in client mode against the demo cluster, with the plugin passed exactly as users pass it
- * ({@code --jars} and {@code spark.plugins}). The driver's "[demo]" progress lines are shown
- * as they come; all its output is kept in {@code driver.log}.
+ * ({@code --jars} and, when the run uses it, {@code spark.plugins}). The driver's "[demo]"
+ * progress lines are shown as they come; all its output is kept in {@code driver.log}. Used by
+ * the demo and by the job benchmarks.
  */
 final class Submission {
-  static final String PLUGIN_CLASS = "io.dynoffheap.DynamicOffHeapSizingPlugin";
   static final String JOB_CLASS = "io.dynoffheap.demo.job.DemoJob";
   private static final String PROGRESS_PREFIX = "[demo] ";
 
@@ -28,29 +28,34 @@ final class Submission {
   private final SparkHome sparkHome;
   private final Path pluginJar;
   private final Path appJar;
-  private final JobSize size;
+  private final boolean timelines;
   private final List<String> markerOptions;
   private final PrintStream console;
   private ChildProcess driver;
   /** Set by {@link #cancel}: no driver is started after it. */
   private boolean cancelled;
 
+  /**
+   * @param timelines whether executors write the plugin's memory timeline (the demo's charts;
+   *                  off for the benchmarks, which measure the plugin as users run it)
+   */
   Submission(StandaloneCluster cluster, SparkHome sparkHome, Path pluginJar, Path appJar,
-      JobSize size, List<String> markerOptions, PrintStream console) {
+      boolean timelines, List<String> markerOptions, PrintStream console) {
     this.cluster = cluster;
     this.sparkHome = sparkHome;
     this.pluginJar = pluginJar;
     this.appJar = appJar;
-    this.size = size;
+    this.timelines = timelines;
     this.markerOptions = markerOptions;
     this.console = console;
   }
 
   /** The settings every run shares; the run's own settings follow and may override them. */
-  Map<String, String> commonConf(Path timelineDir) {
+  Map<String, String> commonConf(JobSize size, Path timelineDir) {
     Map<String, String> conf = new LinkedHashMap<>();
-    conf.put("spark.plugins", PLUGIN_CLASS);
-    conf.put("spark.dynoffheap.timeline.dir", timelineDir.toString());
+    if (timelines) {
+      conf.put("spark.dynoffheap.timeline.dir", timelineDir.toString());
+    }
     conf.put("spark.executor.cores", "2");
     conf.put("spark.cores.max", "2");
     conf.put("spark.sql.shuffle.partitions", String.valueOf(size.partitions()));
@@ -64,9 +69,9 @@ final class Submission {
     return conf;
   }
 
-  /** spark-submit's arguments for {@code spec}, writing its results under {@code dir}. */
-  List<String> submitArguments(RunSpec spec, Path dir) {
-    Map<String, String> conf = commonConf(dir.resolve("timeline"));
+  /** spark-submit's arguments for {@code spec} on {@code size}, writing its results under {@code dir}. */
+  List<String> submitArguments(RunSpec spec, JobSize size, Path dir) {
+    Map<String, String> conf = commonConf(size, dir.resolve("timeline"));
     conf.putAll(spec.conf());
     List<String> args = new ArrayList<>(List.of(
         "--master", cluster.masterUrl(),
@@ -74,7 +79,7 @@ final class Submission {
         "--name", "dynoffheap-demo-" + spec.label(),
         "--class", JOB_CLASS,
         "--jars", pluginJar.toString(),
-        "--executor-memory", RunSpec.EXECUTOR_MEMORY));
+        "--executor-memory", spec.executorMemory()));
     conf.forEach((key, value) -> {
       args.add("--conf");
       args.add(key + "=" + value);
@@ -83,17 +88,19 @@ final class Submission {
     args.addAll(List.of("--label", spec.label(), "--result", dir.resolve("result.properties")
         .toString(), "--spill-dir", dir.resolve("spill").toString()));
     args.addAll(size.jobArguments());
+    args.addAll(spec.jobArguments());
     return args;
   }
 
   /** The whole command: spark-submit's entry point run with plain java from the Spark home. */
-  List<String> command(RunSpec spec, Path dir) {
+  List<String> command(RunSpec spec, JobSize size, Path dir) {
     return sparkHome.javaCommand("1g", markerOptions, "org.apache.spark.deploy.SparkSubmit",
-        submitArguments(spec, dir));
+        submitArguments(spec, size, dir));
   }
 
-  /** Runs {@code spec}; gives up after {@code timeoutMillis} and stops the driver. */
-  RunResult run(RunSpec spec, Path dir, long timeoutMillis) throws IOException, InterruptedException {
+  /** Runs {@code spec} on {@code size}; gives up after {@code timeoutMillis} and stops the driver. */
+  RunResult run(RunSpec spec, JobSize size, Path dir, long timeoutMillis)
+      throws IOException, InterruptedException {
     Files.createDirectories(dir.resolve("timeline"));
     Files.createDirectories(dir.resolve("spill"));
     Files.deleteIfExists(dir.resolve("result.properties"));
@@ -103,7 +110,7 @@ final class Submission {
       if (cancelled) {
         throw new IllegalStateException("the demo was stopped");
       }
-      driver = ChildProcess.start("spark-submit (" + spec.label() + ")", command(spec, dir),
+      driver = ChildProcess.start("spark-submit (" + spec.label() + ")", command(spec, size, dir),
           cluster.environment(), dir, dir.resolve("driver.log"), this::follow);
       this.driver = driver;
     }
@@ -145,7 +152,7 @@ final class Submission {
   /** Waits until no executor of the cluster's Worker is running any more. */
   private void awaitExecutorsGone(long timeoutMillis) throws InterruptedException {
     long deadline = System.currentTimeMillis() + timeoutMillis;
-    while (System.currentTimeMillis() < deadline && cluster.runningExecutors() > 0) {
+    while (System.currentTimeMillis() < deadline && !cluster.runningExecutors().isEmpty()) {
       Thread.sleep(100);
     }
   }

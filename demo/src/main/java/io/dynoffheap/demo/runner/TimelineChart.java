@@ -36,7 +36,7 @@ final class TimelineChart {
   record Scale(double maxSeconds, long maxBytes) {
     static Scale covering(List<RunResult> runs) {
       double seconds = 1;
-      long bytes = RunSpec.EXECUTOR_MEMORY_BYTES;
+      long bytes = RunSpec.DEMO_EXECUTOR_MEMORY_BYTES;
       for (RunResult run : runs) {
         bytes = Math.max(bytes, run.spec().grantedPerExecutor());
         for (Timeline timeline : run.timelines()) {
@@ -118,7 +118,7 @@ final class TimelineChart {
   }
 
   private void drawLimits(Canvas c) {
-    long budget = timeline.isEmpty() ? RunSpec.EXECUTOR_MEMORY_BYTES : timeline.budget();
+    long budget = timeline.isEmpty() ? spec.executorMemoryBytes() : timeline.budget();
     if (spec.isDynamic()) {
       limit(c, budget, new Pen(LIMIT, 1.5, 8, 4),
           "budget: spark.executor.memory = " + Sizes.format(budget) + " for heap + native");

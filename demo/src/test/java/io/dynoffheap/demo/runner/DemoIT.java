@@ -84,7 +84,7 @@ class DemoIT {
 
   /** Processes whose command line carries the run's marker or runs from the demo's Spark home. */
   private static List<String> demoProcesses(String runId, Path sparkHome) throws IOException {
-    String marker = "-D" + DemoRunner.MARKER_PROPERTY + "=" + runId;
+    String marker = "-D" + ClusterSession.MARKER_PROPERTY + "=" + runId;
     List<String> found = new ArrayList<>();
     long self = ProcessHandle.current().pid();
     ProcessHandle.allProcesses().filter(p -> p.pid() != self && p.isAlive()).forEach(p -> {

@@ -47,11 +47,11 @@ class ReportTest {
 
   private static List<RunResult> twoRuns(Path dir) throws IOException {
     return List.of(
-        run(dir, RunSpec.dynamic(), true,
+        run(dir, RunSpec.dynamic(RunSpec.DEMO_EXECUTOR_MEMORY_BYTES), true,
             new long[] {1024 * MIB, 900 * MIB, 0, 0, 0, 0, 0},
             new long[] {1024 * MIB, 150 * MIB, 300 * MIB, 1, 60, 0, 0},
             new long[] {1024 * MIB, 160 * MIB, 310 * MIB, 1, 60, 0, 0}),
-        run(dir, RunSpec.staticSplit("300m", 300 * MIB), false,
+        run(dir, RunSpec.staticSplit(RunSpec.DEMO_EXECUTOR_MEMORY_BYTES, 300 * MIB), false,
             new long[] {1024 * MIB, 400 * MIB, 0, 0, 0, 0, 0},
             new long[] {1024 * MIB, 400 * MIB, 290 * MIB, 0, 0, 16 * MIB, 0},
             new long[] {1024 * MIB, 400 * MIB, 300 * MIB, 0, 0, 16 * MIB, 1}));
@@ -93,7 +93,7 @@ class ReportTest {
     assertTrue(svg.contains("native limit: spark.memory.offHeap.size = 300.0 MiB"), svg);
     assertTrue(svg.contains("granted per executor: heap + off-heap = 1.3 GiB"), svg);
     assertTrue(svg.contains("spill at 0.1 s: 16.0 MiB freed"), "a spill mark");
-    assertTrue(scale.maxBytes() >= RunSpec.EXECUTOR_MEMORY_BYTES + (300 * MIB), "room for the "
+    assertTrue(scale.maxBytes() >= RunSpec.DEMO_EXECUTOR_MEMORY_BYTES + (300 * MIB), "room for the "
         + "granted line");
   }
 
