@@ -94,13 +94,13 @@ final class CapacityBenchmark {
       Trial failed = row.failed();
       out.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s | %d |%n",
           Sizes.format(spec.executorMemoryBytes()), spec.title(),
-          Sizes.format(spec.containerBytes()),
-          largest == null ? "none" : Sizes.format(row.outcome().largestCompleted()),
-          largest == null ? "" : Sizes.format(largest.peakRssBytes()),
+          Sizes.mebibytes(spec.containerBytes()),
+          largest == null ? "none" : Sizes.mebibytes(row.outcome().largestCompleted()),
+          largest == null ? "" : Sizes.mebibytes(largest.peakRssBytes()),
           largest == null ? "" : String.format(Locale.ROOT, "%.2f",
               (double) largest.peakRssBytes() / spec.containerBytes()),
           failed == null ? "none failed up to the container size"
-              : Sizes.format(failed.workingSetBytes()) + ": " + failed.outcome().replace("|", "/"),
+              : Sizes.mebibytes(failed.workingSetBytes()) + ": " + failed.shortOutcome(),
           row.outcome().trials()));
     }
     return out.toString();

@@ -48,6 +48,26 @@ final class OverheadBenchmark {
     return table(withPlugin, without);
   }
 
+  /**
+   * The ratio of each pair (run back to back, so under nearly the same load) and their median: a
+   * second reading that a drift of the load over the whole session cannot bias.
+   */
+  static String pairRatios(List<Trial> withPlugin, List<Trial> without) {
+    List<String> ratios = new ArrayList<>();
+    List<Long> permille = new ArrayList<>();
+    for (int i = 0; i < Math.min(withPlugin.size(), without.size()); i++) {
+      Trial a = withPlugin.get(i);
+      Trial b = without.get(i);
+      if (a.result().finished() && b.result().finished() && b.jobMillis() > 0) {
+        long ratio = Math.round(1000.0 * a.jobMillis() / b.jobMillis());
+        permille.add(ratio);
+        ratios.add(String.format(Locale.ROOT, "%.2f", ratio / 1000.0));
+      }
+    }
+    return String.format(Locale.ROOT, "Per pair (plugin / no plugin, back to back): %s; median "
+        + "%.3fx.%n", String.join(", ", ratios), median(permille) / 1000.0);
+  }
+
   static String table(List<Trial> withPlugin, List<Trial> without) {
     long pluginMedian = median(jobTimes(withPlugin));
     long noneMedian = median(jobTimes(without));
@@ -57,6 +77,7 @@ final class OverheadBenchmark {
     out.append(row("plugin, toggle on", withPlugin, String.format(Locale.ROOT, "%.3fx",
         (double) pluginMedian / noneMedian)));
     out.append(row("no plugin (plain malloc, baseline)", without, ""));
+    out.append('\n').append(pairRatios(withPlugin, without));
     return out.toString();
   }
 

@@ -25,6 +25,11 @@ final class Sizes {
     return String.format(Locale.ROOT, "%.1f %s", value, units[unit]);
   }
 
+  /** Whole mebibytes, for sizes that are searched in MiB steps. */
+  static String mebibytes(long bytes) {
+    return bytes < 0 ? "n/a" : (bytes >> 20) + " MiB";
+  }
+
   static String seconds(long millis) {
     return millis < 0 ? "n/a" : String.format(Locale.ROOT, "%.1f s", millis / 1000.0);
   }

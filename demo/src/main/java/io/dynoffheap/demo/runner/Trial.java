@@ -1,5 +1,8 @@
 package io.dynoffheap.demo.runner;
 
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
 /**
  * One benchmark run of the job: its configuration, its size, what spark-submit and the job
  * reported, and the executor's peak resident memory.
@@ -8,6 +11,7 @@ package io.dynoffheap.demo.runner;
  */
 record Trial(RunSpec spec, JobSize size, long workingSetBytes, RunResult result,
     long peakRssBytes) {
+  private static final Pattern DENIED = Pattern.compile("Unable to acquire (\\d+) bytes");
 
   /** Whether the resident set went beyond the container: a cluster manager kills such executors. */
   boolean overContainer() {
@@ -22,6 +26,22 @@ record Trial(RunSpec spec, JobSize size, long workingSetBytes, RunResult result,
   /** The job's own time (from its first stage to its last; no cluster or JVM start), ms. */
   long jobMillis() {
     return result.number("jobMillis");
+  }
+
+  /**
+   * Why the trial did not complete, in a few words, for a table: the amount a denied request asked
+   * for, or how far the RSS went; "completed" when it did.
+   */
+  String shortOutcome() {
+    if (!result.finished()) {
+      Matcher denied = DENIED.matcher(result.failureReason());
+      return denied.find() ? "task failed: SparkOutOfMemoryError, " + Sizes.format(
+          Long.parseLong(denied.group(1))) + " request denied" : outcome();
+    }
+    if (peakRssBytes >= 0 && overContainer()) {
+      return "finished, but RSS " + Sizes.mebibytes(peakRssBytes) + " > container: killed (exit 137)";
+    }
+    return outcome();
   }
 
   /** Why the trial did not complete, in a few words; "completed" when it did. */

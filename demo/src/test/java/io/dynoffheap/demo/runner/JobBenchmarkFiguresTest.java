@@ -2,7 +2,9 @@ package io.dynoffheap.demo.runner;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import java.nio.file.Path;
 import java.util.List;
+import java.util.Properties;
 import org.junit.jupiter.api.Test;
 
 /** The small pieces of arithmetic and parsing the job benchmarks' figures rest on. */
@@ -22,6 +24,31 @@ class JobBenchmarkFiguresTest {
     assertEquals(3, OverheadBenchmark.median(List.of(5L, 1L, 3L)));
     assertEquals(25, OverheadBenchmark.median(List.of(40L, 10L, 20L, 30L)));
     assertEquals(-1, OverheadBenchmark.median(List.of()));
+  }
+
+  @Test
+  void tablesSayWhichRequestWasDeniedAndWhenTheContainerWasExceeded() {
+    RunSpec spec = RunSpec.dynamic(1024 * MIB);
+    Properties failed = new Properties();
+    failed.setProperty("error", "SparkException: Job aborted due to stage failure: Task 0 in "
+        + "stage 1.0 failed 1 times, most recent failure: Lost task 0.0 in stage 1.0 (TID 1) "
+        + "(127.0.0.1 executor 0): org.apache.spark.memory.SparkOutOfMemoryError: "
+        + "[UNABLE_TO_ACQUIRE_MEMORY] Unable to acquire 8388608 bytes of memory, got 0 bytes");
+    Trial denied = new Trial(spec, null, 512 * MIB, result(spec, 1, failed), 700 * MIB);
+    Properties finished = new Properties();
+    finished.setProperty("finished", "true");
+    Trial killed = new Trial(spec, null, 1200 * MIB, result(spec, 0, finished), 1500 * MIB);
+
+    assertEquals("task failed: SparkOutOfMemoryError, 8.0 MiB request denied",
+        denied.shortOutcome());
+    assertEquals("finished, but RSS 1500 MiB > container: killed (exit 137)",
+        killed.shortOutcome());
+    assertEquals(false, killed.completes());
+  }
+
+  private static RunResult result(RunSpec spec, int exitCode, Properties properties) {
+    return new RunResult(spec, exitCode, false, 1000, properties, List.of(), Path.of("driver.log"),
+        Path.of("."));
   }
 
   @Test
