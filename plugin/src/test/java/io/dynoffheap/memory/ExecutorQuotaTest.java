@@ -5,11 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.dynoffheap.testing.ConcurrentRun;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
@@ -62,58 +61,28 @@ class ExecutorQuotaTest {
     ExecutorQuota quota = new ExecutorQuota(budget, () -> heap);
     int threads = 8;
     int operations = 100_000;
-    CountDownLatch start = new CountDownLatch(1);
-    AtomicBoolean done = new AtomicBoolean();
-    AtomicLong worstObserved = new AtomicLong();
     AtomicLong admitted = new AtomicLong();
-    Thread observer = new Thread(() -> {
-      while (!done.get()) {
-        worstObserved.accumulateAndGet(heap + quota.nativeBytes(), Math::max);
-      }
-    });
-    List<Thread> workers = new ArrayList<>();
-    List<Throwable> failures = new ArrayList<>();
-    for (int t = 0; t < threads; t++) {
-      long seed = t;
-      Thread worker = new Thread(() -> {
-        SplittableRandom random = new SplittableRandom(seed);
-        List<Long> held = new ArrayList<>();
-        try {
-          start.await();
-          for (int i = 0; i < operations; i++) {
-            if (!held.isEmpty() && random.nextBoolean()) {
-              quota.release(held.remove(held.size() - 1));
-            } else {
-              long bytes = 1 + random.nextLong(16 << 10);
-              if (quota.tryAdmit(bytes)) {
-                held.add(bytes);
-                admitted.incrementAndGet();
-              }
-            }
-          }
-          for (long bytes : held) {
-            quota.release(bytes);
-          }
-        } catch (Throwable e) {
-          synchronized (failures) {
-            failures.add(e);
+    long worstObserved = ConcurrentRun.maxObserved(threads, worker -> {
+      SplittableRandom random = new SplittableRandom(worker);
+      List<Long> held = new ArrayList<>();
+      for (int i = 0; i < operations; i++) {
+        if (!held.isEmpty() && random.nextBoolean()) {
+          quota.release(held.remove(held.size() - 1));
+        } else {
+          long bytes = 1 + random.nextLong(16 << 10);
+          if (quota.tryAdmit(bytes)) {
+            held.add(bytes);
+            admitted.incrementAndGet();
           }
         }
-      });
-      workers.add(worker);
-      worker.start();
-    }
-    observer.start();
-    start.countDown();
-    for (Thread worker : workers) {
-      worker.join();
-    }
-    done.set(true);
-    observer.join();
+      }
+      for (long bytes : held) {
+        quota.release(bytes);
+      }
+    }, () -> heap + quota.nativeBytes());
 
-    assertTrue(failures.isEmpty(), failures.toString());
     assertTrue(admitted.get() > threads * operations / 10, "the test must exercise admission");
-    assertTrue(worstObserved.get() <= budget, "observed " + worstObserved.get() + " > " + budget);
+    assertTrue(worstObserved <= budget, "observed " + worstObserved + " > " + budget);
     assertTrue(heap + quota.peakNativeBytes() <= budget, "peak " + quota.peakNativeBytes());
     assertTrue(quota.peakNativeBytes() > budget - heap - (16 << 10), "the budget must be contended");
     assertEquals(0, quota.nativeBytes());

@@ -5,13 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.dynoffheap.testing.ConcurrentRun;
 import io.dynoffheap.testing.SparkMemory;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.spark.memory.MemoryMode;
@@ -168,71 +167,39 @@ class IdleReclaimTest {
     int slots = 6;
     int lifetimes = 8;
     int operations = 2_000;
-    CountDownLatch start = new CountDownLatch(1);
-    AtomicBoolean done = new AtomicBoolean();
-    AtomicLong worst = new AtomicLong();
     AtomicLong granted = new AtomicLong();
-    AtomicLong denied = new AtomicLong();
-    List<Throwable> failures = new ArrayList<>();
-    Thread observer = new Thread(() -> {
-      while (!done.get()) {
-        worst.accumulateAndGet(quota.nativeBytes(), Math::max);
-      }
-    });
-    List<Thread> workers = new ArrayList<>();
-    for (int s = 0; s < slots; s++) {
-      long seed = s;
-      workers.add(new Thread(() -> {
-        SplittableRandom random = new SplittableRandom(seed);
-        try {
-          start.await();
-          for (int life = 0; life < lifetimes; life++) {
-            TaskMemoryManager tmm = SparkMemory.taskMemoryManager(256, 0);
-            TreeMemoryConsumer task = TreeMemoryConsumer.dynamic(tmm, "task-" + seed + "." + life,
-                BLOCK, ladder, stats);
-            IdleMemory registration = () -> task.reclaimIdle(() -> { });
-            idle.register(registration);
-            TreeNode node = task.root().newChild("op");
-            List<Long> held = new ArrayList<>();
-            for (int i = 0; i < operations; i++) {
-              if (!held.isEmpty() && random.nextInt(3) > 0) {
-                node.repay(held.remove(held.size() - 1));
-              } else {
-                long bytes = 1 + random.nextLong(3 * MIB);
-                if (node.borrow(bytes).isGranted()) {
-                  held.add(bytes);
-                  granted.incrementAndGet();
-                } else {
-                  denied.incrementAndGet();
-                }
-              }
+    long worst = ConcurrentRun.maxObserved(slots, slot -> {
+      SplittableRandom random = new SplittableRandom(slot);
+      for (int life = 0; life < lifetimes; life++) {
+        TaskMemoryManager tmm = SparkMemory.taskMemoryManager(256, 0);
+        TreeMemoryConsumer task = TreeMemoryConsumer.dynamic(tmm, "task-" + slot + "." + life,
+            BLOCK, ladder, stats);
+        IdleMemory registration = () -> task.reclaimIdle(() -> { });
+        idle.register(registration);
+        TreeNode node = task.root().newChild("op");
+        List<Long> held = new ArrayList<>();
+        for (int i = 0; i < operations; i++) {
+          if (!held.isEmpty() && random.nextInt(3) > 0) {
+            node.repay(held.remove(held.size() - 1));
+          } else {
+            long bytes = 1 + random.nextLong(3 * MIB);
+            if (node.borrow(bytes).isGranted()) {
+              held.add(bytes);
+              granted.incrementAndGet();
             }
-            held.forEach(node::repay);
-            idle.unregister(registration);
-            assertEquals(List.of(), task.close());
-            assertEquals(0, tmm.getMemoryConsumptionForThisTask());
-          }
-        } catch (Throwable e) {
-          synchronized (failures) {
-            failures.add(e);
           }
         }
-      }));
-    }
-    observer.start();
-    workers.forEach(Thread::start);
-    start.countDown();
-    for (Thread worker : workers) {
-      worker.join();
-    }
-    done.set(true);
-    observer.join();
+        held.forEach(node::repay);
+        idle.unregister(registration);
+        assertEquals(List.of(), task.close());
+        assertEquals(0, tmm.getMemoryConsumptionForThisTask());
+      }
+    }, quota::nativeBytes);
 
-    assertTrue(failures.isEmpty(), failures.toString());
     assertTrue(granted.get() > slots * lifetimes * operations / 10, "must exercise grants");
     assertTrue(idle.reclaimedBytes() > 0, "the quota must be short enough to sweep");
     long room = BUDGET - committedHeap.get();
-    assertTrue(worst.get() <= room, "observed " + worst.get() + " > " + room);
+    assertTrue(worst <= room, "observed " + worst + " > " + room);
     assertTrue(quota.peakNativeBytes() <= room, "peak " + quota.peakNativeBytes());
     assertEquals(0, quota.nativeBytes());
     assertEquals(0, stats.nativeBytes());

@@ -5,13 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.dynoffheap.testing.ConcurrentRun;
 import io.dynoffheap.testing.SparkMemory;
 import io.dynoffheap.testing.SparkMemory.JvmConsumer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.spark.memory.MemoryMode;
 import org.apache.spark.memory.TaskMemoryManager;
@@ -188,63 +187,38 @@ class TaskReservationTest {
       consumers.add(TreeMemoryConsumer.dynamic(SparkMemory.taskMemoryManager(256, 0),
           "task-" + t, BLOCK, ladder, stats));
     }
-    CountDownLatch start = new CountDownLatch(1);
-    AtomicBoolean done = new AtomicBoolean();
-    AtomicLong worstObserved = new AtomicLong();
+    List<TreeNode> nodes = new ArrayList<>();
+    for (int t = 0; t < tasks * threadsPerTask; t++) {
+      nodes.add(consumers.get(t % tasks).root().newChild("worker-" + t));
+    }
     AtomicLong granted = new AtomicLong();
     AtomicLong denied = new AtomicLong();
-    List<Throwable> failures = new ArrayList<>();
-    Thread observer = new Thread(() -> {
-      while (!done.get()) {
-        worstObserved.accumulateAndGet(quota.nativeBytes(), Math::max);
-      }
-    });
-    List<Thread> workers = new ArrayList<>();
-    for (int t = 0; t < tasks * threadsPerTask; t++) {
-      TreeNode node = consumers.get(t % tasks).root().newChild("worker-" + t);
-      long seed = t;
-      workers.add(new Thread(() -> {
-        SplittableRandom random = new SplittableRandom(seed);
-        List<Long> held = new ArrayList<>();
-        try {
-          start.await();
-          for (int i = 0; i < operations; i++) {
-            if (!held.isEmpty() && random.nextBoolean()) {
-              node.repay(held.remove(held.size() - 1));
-            } else {
-              long bytes = 1 + random.nextLong(2 * MIB);
-              if (node.borrow(bytes).isGranted()) {
-                held.add(bytes);
-                granted.incrementAndGet();
-              } else {
-                denied.incrementAndGet();
-              }
-            }
-          }
-          for (long bytes : held) {
-            node.repay(bytes);
-          }
-        } catch (Throwable e) {
-          synchronized (failures) {
-            failures.add(e);
+    long worstObserved = ConcurrentRun.maxObserved(nodes.size(), worker -> {
+      TreeNode node = nodes.get(worker);
+      SplittableRandom random = new SplittableRandom(worker);
+      List<Long> held = new ArrayList<>();
+      for (int i = 0; i < operations; i++) {
+        if (!held.isEmpty() && random.nextBoolean()) {
+          node.repay(held.remove(held.size() - 1));
+        } else {
+          long bytes = 1 + random.nextLong(2 * MIB);
+          if (node.borrow(bytes).isGranted()) {
+            held.add(bytes);
+            granted.incrementAndGet();
+          } else {
+            denied.incrementAndGet();
           }
         }
-      }));
-    }
-    observer.start();
-    workers.forEach(Thread::start);
-    start.countDown();
-    for (Thread worker : workers) {
-      worker.join();
-    }
-    done.set(true);
-    observer.join();
+      }
+      for (long bytes : held) {
+        node.repay(bytes);
+      }
+    }, quota::nativeBytes);
 
-    assertTrue(failures.isEmpty(), failures.toString());
     assertTrue(granted.get() > tasks * threadsPerTask * operations / 10, "must exercise grants");
     assertTrue(denied.get() > 0, "the quota must be contended");
     long room = budget - committedHeap.get();
-    assertTrue(worstObserved.get() <= room, "observed " + worstObserved.get() + " > " + room);
+    assertTrue(worstObserved <= room, "observed " + worstObserved + " > " + room);
     assertTrue(quota.peakNativeBytes() <= room, "peak " + quota.peakNativeBytes());
     for (TreeMemoryConsumer consumer : consumers) {
       assertEquals(0, consumer.root().usedBytes());
