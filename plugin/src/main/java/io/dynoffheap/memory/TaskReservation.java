@@ -153,8 +153,7 @@ final class TaskReservation implements MemoryTarget {
       }
       long free = headroom.getAndSet(0);
       if (free > 0) {
-        reserved.remove(free, "the task's reservation");
-        stats.recordRelease(free);
+        unreserve(free);
         source.giveFromAnyThread(free);
       }
       return free;
@@ -171,10 +170,15 @@ final class TaskReservation implements MemoryTarget {
 
   private void giveBack(long bytes) {
     if (bytes > 0) {
-      reserved.remove(bytes, "the task's reservation");
-      stats.recordRelease(bytes);
+      unreserve(bytes);
       source.give(bytes);
     }
+  }
+
+  /** Counts {@code bytes} as no longer reserved, here and in the executor's statistics. */
+  private void unreserve(long bytes) {
+    reserved.remove(bytes, "the task's reservation");
+    stats.recordRelease(bytes);
   }
 
   /** {@code bytes} rounded up to whole blocks; {@code bytes} itself if that would overflow. */
