@@ -30,44 +30,28 @@ public final class DemoRunner {
       String runId, long timeoutMillis) {
 
     static Options parse(String[] args) {
-      Path sparkHome = null;
-      Path pluginJar = null;
-      Path appJar = null;
-      Path out = null;
+      ClusterArgs.Reader common = new ClusterArgs.Reader("demo-" + ProcessHandle.current().pid());
       boolean quick = false;
-      String runId = "demo-" + ProcessHandle.current().pid();
       long timeoutSeconds = -1;
       for (int i = 0; i < args.length; i++) {
         String arg = args[i];
-        switch (arg) {
-          case "--quick" -> quick = true;
-          case "--spark-home" -> sparkHome = Path.of(value(args, ++i, arg));
-          case "--plugin-jar" -> pluginJar = Path.of(value(args, ++i, arg));
-          case "--app-jar" -> appJar = Path.of(value(args, ++i, arg));
-          case "--out" -> out = Path.of(value(args, ++i, arg));
-          case "--run-id" -> runId = value(args, ++i, arg);
-          case "--timeout-seconds" -> timeoutSeconds = Long.parseLong(value(args, ++i, arg));
-          default -> throw new IllegalArgumentException("unknown argument '" + arg + "'");
+        if (arg.equals("--quick")) {
+          quick = true;
+          continue;
+        }
+        String value = ClusterArgs.valueAfter(args, i);
+        i++;
+        if (arg.equals("--timeout-seconds")) {
+          timeoutSeconds = Long.parseLong(value);
+        } else {
+          common.read(arg, value);
         }
       }
-      if (sparkHome == null || pluginJar == null || appJar == null || out == null) {
-        throw new IllegalArgumentException("--spark-home, --plugin-jar, --app-jar and --out are "
-            + "required");
-      }
-      if (!runId.matches("[A-Za-z0-9._-]+")) {
-        throw new IllegalArgumentException("--run-id may only contain letters, digits, . _ -");
-      }
+      ClusterArgs cluster = common.build();
       JobSize size = quick ? JobSize.QUICK : JobSize.FULL;
       long timeout = timeoutSeconds > 0 ? timeoutSeconds : quick ? 150 : 900;
-      return new Options(sparkHome.toAbsolutePath(), pluginJar.toAbsolutePath(),
-          appJar.toAbsolutePath(), out.toAbsolutePath(), size, runId, timeout * 1000);
-    }
-
-    private static String value(String[] args, int i, String name) {
-      if (i >= args.length) {
-        throw new IllegalArgumentException(name + " needs a value");
-      }
-      return args[i];
+      return new Options(cluster.sparkHome(), cluster.pluginJar(), cluster.appJar(),
+          cluster.out(), size, cluster.runId(), timeout * 1000);
     }
   }
 
@@ -85,8 +69,8 @@ public final class DemoRunner {
       options = Options.parse(args);
     } catch (IllegalArgumentException e) {
       System.err.println("demo runner: " + e.getMessage());
-      System.err.println("usage: DemoRunner --spark-home DIR --plugin-jar JAR --app-jar JAR --out DIR"
-          + " [--quick] [--run-id ID] [--timeout-seconds N]");
+      System.err.println("usage: DemoRunner " + ClusterArgs.USAGE
+          + " [--quick] [--timeout-seconds N]");
       System.exit(2);
       return;
     }

@@ -27,11 +27,7 @@ public final class JobBenchmarks {
       long timeoutMillis) {
 
     static Options parse(String[] args) {
-      Path sparkHome = null;
-      Path pluginJar = null;
-      Path appJar = null;
-      Path out = null;
-      String runId = "bench-" + ProcessHandle.current().pid();
+      ClusterArgs.Reader common = new ClusterArgs.Reader("bench-" + ProcessHandle.current().pid());
       String only = "all";
       int overheadRuns = 5;
       int capacityTrials = 5;
@@ -39,38 +35,25 @@ public final class JobBenchmarks {
       long timeoutSeconds = 300;
       for (int i = 0; i < args.length; i++) {
         String arg = args[i];
-        String value = i + 1 < args.length ? args[++i] : null;
-        if (value == null) {
-          throw new IllegalArgumentException(arg + " needs a value");
-        }
+        String value = ClusterArgs.valueAfter(args, i);
+        i++;
         switch (arg) {
-          case "--spark-home" -> sparkHome = Path.of(value);
-          case "--plugin-jar" -> pluginJar = Path.of(value);
-          case "--app-jar" -> appJar = Path.of(value);
-          case "--out" -> out = Path.of(value);
-          case "--run-id" -> runId = value;
           case "--only" -> only = value;
           case "--overhead-runs" -> overheadRuns = Integer.parseInt(value);
           case "--capacity-trials" -> capacityTrials = Integer.parseInt(value);
           case "--capacity-memories-mib" -> memories = Arrays.stream(value.split(","))
               .map(m -> Long.parseLong(m.trim()) << 20).toList();
           case "--timeout-seconds" -> timeoutSeconds = Long.parseLong(value);
-          default -> throw new IllegalArgumentException("unknown argument '" + arg + "'");
+          default -> common.read(arg, value);
         }
       }
-      if (sparkHome == null || pluginJar == null || appJar == null || out == null) {
-        throw new IllegalArgumentException("--spark-home, --plugin-jar, --app-jar and --out are "
-            + "required");
-      }
+      ClusterArgs cluster = common.build();
       if (!List.of("all", "overhead", "capacity").contains(only)) {
         throw new IllegalArgumentException("--only must be overhead or capacity");
       }
-      if (!runId.matches("[A-Za-z0-9._-]+")) {
-        throw new IllegalArgumentException("--run-id may only contain letters, digits, . _ -");
-      }
-      return new Options(sparkHome.toAbsolutePath(), pluginJar.toAbsolutePath(),
-          appJar.toAbsolutePath(), out.toAbsolutePath(), runId, only, overheadRuns,
-          capacityTrials, memories, timeoutSeconds * 1000);
+      return new Options(cluster.sparkHome(), cluster.pluginJar(), cluster.appJar(),
+          cluster.out(), cluster.runId(), only, overheadRuns, capacityTrials, memories,
+          timeoutSeconds * 1000);
     }
   }
 
@@ -82,9 +65,9 @@ public final class JobBenchmarks {
       options = Options.parse(args);
     } catch (IllegalArgumentException e) {
       System.err.println("job benchmarks: " + e.getMessage());
-      System.err.println("usage: JobBenchmarks --spark-home DIR --plugin-jar JAR --app-jar JAR "
-          + "--out DIR [--only overhead|capacity] [--overhead-runs N] [--capacity-trials N] "
-          + "[--capacity-memories-mib 1024,2048] [--timeout-seconds N] [--run-id ID]");
+      System.err.println("usage: JobBenchmarks " + ClusterArgs.USAGE
+          + " [--only overhead|capacity] [--overhead-runs N] [--capacity-trials N] "
+          + "[--capacity-memories-mib 1024,2048] [--timeout-seconds N]");
       System.exit(2);
       return;
     }
