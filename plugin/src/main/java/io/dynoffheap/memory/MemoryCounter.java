@@ -12,7 +12,7 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 final class MemoryCounter {
   private final AtomicLong used = new AtomicLong();
-  private final AtomicLong peak = new AtomicLong();
+  private final PeakBytes peak = new PeakBytes();
 
   /**
    * Adds {@code bytes} if the result stays at or below {@code limit} and returns the new total,
@@ -35,10 +35,7 @@ final class MemoryCounter {
 
   /** Raises the peak to {@code total} if it is higher. */
   void notePeak(long total) {
-    long seen = peak.get();
-    while (total > seen && !peak.compareAndSet(seen, total)) {
-      seen = peak.get();
-    }
+    peak.note(total);
   }
 
   /** Removes {@code bytes}; throws, leaving the counter unchanged, if fewer are held. */

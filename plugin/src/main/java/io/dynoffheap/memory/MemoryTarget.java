@@ -1,9 +1,9 @@
 package io.dynoffheap.memory;
 
 /**
- * Something memory is borrowed from: a node of a task's tree, or the task's reservation under the
- * root. Targets compose: a node borrows from its parent target, up to the reservation, which
- * takes blocks from Spark and the executor's quota ({@link BlockSource}).
+ * Something memory is borrowed from: a node of a task's tree. Targets compose: a node borrows from
+ * its parent, up to the root, whose account is the task's reservation, which takes blocks from
+ * Spark and the executor's quota ({@link BlockSource}); see {@link NodeAccount}.
  *
  * <p>Contract: {@link #borrow} is all or nothing. Sizes must be positive; a target throws
  * {@link IllegalArgumentException} for anything else. {@link #repay} gives back bytes that were

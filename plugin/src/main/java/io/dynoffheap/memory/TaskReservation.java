@@ -3,20 +3,33 @@ package io.dynoffheap.memory;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * The memory a task's tree root borrows from: taken from the task's {@link BlockSource} (Spark,
- * or the executor quota and Spark) in whole blocks up front, and lent to the root from the unused
- * part, the headroom, so that most borrows touch only atomic counters.
+ * The account of a task's tree root: memory taken from the task's {@link BlockSource} (Spark, or
+ * the executor quota and Spark) in whole blocks up front, and lent to the root from the unused
+ * part, the headroom, so that most borrows and repays touch one atomic counter.
+ *
+ * <p>Counting. Three counters, two of which only grow: {@code taken}, the bytes ever taken from
+ * the source; {@code givenBack}, the bytes ever given back to it; and {@code spent}, the bytes
+ * lent to the root now plus the bytes ever given back. So the root holds
+ * {@code spent - givenBack}, the task holds {@code taken - givenBack} from the source, and the
+ * headroom is {@code taken - spent}. A give-back raises {@code spent} before {@code givenBack}, so a
+ * reader that reads {@code givenBack} first never sees the root hold less than it does. Lending and giving back both claim headroom the same way:
+ * one compare-and-set raising {@code spent}, never above {@code taken}. Because {@code taken}
+ * never shrinks, a borrower that read it a moment ago can only be too cautious, and because the
+ * give-back claims through the same counter as the lending, the two can never hand out the same
+ * bytes: no lock, and no moment where the root holds more than was taken.
  *
  * <p>Algorithm.
  * <ol>
- *   <li>Borrow, fast path: if the headroom holds the bytes, take them with one compare-and-set.
- *   <li>Borrow, slow path: take all the headroom there is and ask the source for the rest,
+ *   <li>Borrow, fast path: if the headroom holds the bytes, claim them.
+ *   <li>Borrow, slow path: claim all the headroom there is and ask the source for the rest,
  *       {@code need}: at least {@code need}, and {@code need} rounded up to whole blocks (one
- *       block for a small request) if that fits at once. What the source grants beyond
- *       {@code need} becomes headroom. Near the limit the source grants exactly {@code need}, so
- *       a request that fits exactly is admitted and one byte more is not.
- *   <li>Denial (or an exception from the source): the headroom the request had taken goes back to
- *       the source, so a denial leaves nothing reserved for it.
+ *       block for a small request) if that fits at once. {@code need} is lent first, then the
+ *       grant is added to {@code taken}, so no other borrower can take it in between; what the
+ *       source grants beyond {@code need} becomes headroom. Near the limit the source grants
+ *       exactly {@code need}, so a request that fits exactly is admitted and one byte more is
+ *       not.
+ *   <li>Denial (or an exception from the source): the headroom the request had claimed goes back
+ *       to the source, so a denial leaves nothing reserved for it.
  *   <li>Repay: the bytes become headroom; when the headroom exceeds two blocks, all but one block
  *       goes back to the source. The gap between the two is the hysteresis: a task going back and
  *       forth around a block boundary does not call the source every time.
@@ -35,20 +48,29 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>Every byte taken from the source and given back is counted in the executor's
  * {@link MemoryStats}, once per block, not once per borrow.
  *
- * <p>Thread safety: borrow, repay and shrink are lock-free; any thread may call them at once. Two
+ * <p>Thread safety: borrow and repay are lock-free; any thread may call them at once. Two
  * threads on the slow path at the same time may each take a block; the extra headroom goes back
- * at a later repay, spill or close. A reclaim and the close hold a small lock of this reservation
- * against each other (so a reclaim never gives back to a closed task); nothing that runs under it
- * waits for another thread.
+ * at a later repay, spill or close. A give-back claims and then counts the bytes as given back;
+ * the two steps run under a small lock, {@code givingBack}, which the root's final release also
+ * holds, so that release reads the root's share with no give-back half done (it would count the
+ * bytes on their way back as the root's, and the close would give them back twice). Readers of
+ * the used bytes and the peak take no lock and may count such bytes for a moment. A reclaim and
+ * the close hold another lock of this reservation against each other, so a reclaim never gives
+ * back to a closed task. Nothing that runs under either lock waits for another thread.
  */
-final class TaskReservation implements MemoryTarget {
+final class TaskReservation implements NodeAccount {
   private final BlockSource source;
   private final long blockSize;
   private final MemoryStats stats;
-  /** Bytes taken from the source and not lent to the root. */
-  private final AtomicLong headroom = new AtomicLong();
-  /** Bytes taken from the source: lent plus headroom. */
-  private final MemoryCounter reserved = new MemoryCounter();
+  /** Bytes ever taken from the source. */
+  private final AtomicLong taken = new AtomicLong();
+  /** Bytes lent to the root now, plus {@link #givenBack}; at most {@link #taken} once settled. */
+  private final AtomicLong spent = new AtomicLong();
+  /** Bytes ever given back to the source. */
+  private final AtomicLong givenBack = new AtomicLong();
+  private final PeakBytes peakLent = new PeakBytes();
+  /** Makes a give-back's claim and count one step for the root's final release. */
+  private final Object givingBack = new Object();
   /** Orders reclaims and the close. */
   private final Object reclaimLock = new Object();
   /** Guarded by {@link #reclaimLock}. */
@@ -67,71 +89,80 @@ final class TaskReservation implements MemoryTarget {
   }
 
   @Override
-  public String name() {
-    return "reservation";
-  }
-
-  @Override
   public Borrowing borrow(long bytes) {
     while (true) {
-      long free = headroom.get();
-      if (free < bytes) {
+      long given = givenBack.get();
+      long before = spent.get();
+      if (taken.get() - before < bytes) {
         return borrowFromSource(bytes);
       }
-      if (headroom.compareAndSet(free, free - bytes)) {
+      if (spent.compareAndSet(before, before + bytes)) {
+        peakLent.note(before + bytes - given);
         return Borrowing.granted();
       }
     }
   }
 
   private Borrowing borrowFromSource(long bytes) {
-    long taken = headroom.getAndSet(0);
-    if (taken >= bytes) {
-      addHeadroom(taken - bytes);
+    long claimed = claimHeadroomAbove(0);
+    if (claimed >= bytes) {
+      // The headroom grew since the fast path looked: the claim covers the request.
+      long given = givenBack.get();
+      peakLent.note(spent.addAndGet(bytes - claimed) - given);
       return Borrowing.granted();
     }
-    long need = bytes - taken;
+    long need = bytes - claimed;
     Grant grant;
     try {
       grant = source.take(need, roundUpToBlocks(need));
     } catch (RuntimeException | Error e) {
-      giveBack(taken);
+      giveBack(claimed);
       throw e;
     }
     stats.recordReservation(grant);
     if (!grant.isGranted()) {
-      giveBack(taken);
+      giveBack(claimed);
       return grant.outcome();
     }
-    reserved.notePeak(reserved.tryAdd(grant.bytes(), Long.MAX_VALUE));
-    addHeadroom(grant.bytes() - need);
+    long given = givenBack.get();
+    long lent = spent.addAndGet(need) - given;
+    taken.addAndGet(grant.bytes());
+    peakLent.note(lent);
+    giveBackAboveTwoBlocks();
     return Borrowing.granted();
   }
 
   @Override
   public void repay(long bytes) {
-    addHeadroom(bytes);
+    while (true) {
+      long given = givenBack.get();
+      long before = spent.get();
+      long lent = before - given;
+      if (bytes > lent) {
+        throw new IllegalStateException(
+            "repay of " + bytes + " bytes to the task's reservation, which lent only " + lent);
+      }
+      if (spent.compareAndSet(before, before - bytes)) {
+        break;
+      }
+    }
+    giveBackAboveTwoBlocks();
   }
 
   /**
-   * Adds to the headroom; above two blocks, gives all but one block back to the source, unless
-   * this thread is reclaiming (it takes all the headroom right after, without the task's lock).
+   * Above two blocks of headroom, gives all but one block back to the source, unless this thread
+   * is reclaiming (it takes all the headroom right after, without the task's lock).
    */
-  private void addHeadroom(long bytes) {
-    long free = headroom.addAndGet(bytes);
-    while (free > 2 * blockSize && reclaiming != Thread.currentThread()) {
-      if (headroom.compareAndSet(free, blockSize)) {
-        giveBack(free - blockSize);
-        return;
-      }
-      free = headroom.get();
+  private void giveBackAboveTwoBlocks() {
+    if (taken.get() - spent.get() > 2 * blockSize && reclaiming != Thread.currentThread()) {
+      giveToSource(claimForGiveBack(blockSize));
     }
   }
 
   /** Gives all the headroom back to the source; returns the bytes given back. */
   long shrink() {
-    long free = headroom.getAndSet(0);
-    giveBack(free);
+    long free = claimForGiveBack(0);
+    giveToSource(free);
     return free;
   }
 
@@ -151,12 +182,29 @@ final class TaskReservation implements MemoryTarget {
       } finally {
         reclaiming = null;
       }
-      long free = headroom.getAndSet(0);
+      long free = claimForGiveBack(0);
       if (free > 0) {
-        unreserve(free);
         source.giveFromAnyThread(free);
       }
       return free;
+    }
+  }
+
+  /**
+   * The root's final release: what the root still holds becomes headroom; returns it. No
+   * give-back is half done meanwhile (see the class comment).
+   */
+  @Override
+  public long releaseAll() {
+    synchronized (givingBack) {
+      while (true) {
+        long given = givenBack.get();
+        long before = spent.get();
+        long lent = before - given;
+        if (lent <= 0 || spent.compareAndSet(before, before - lent)) {
+          return Math.max(lent, 0);
+        }
+      }
     }
   }
 
@@ -168,17 +216,52 @@ final class TaskReservation implements MemoryTarget {
     shrink();
   }
 
-  private void giveBack(long bytes) {
+  /**
+   * Claims the headroom above {@code keep} bytes for a give-back or for the slow path of a
+   * borrow; returns the bytes claimed, 0 if the headroom is not above {@code keep}.
+   */
+  private long claimHeadroomAbove(long keep) {
+    while (true) {
+      long before = spent.get();
+      long excess = taken.get() - before - keep;
+      if (excess <= 0) {
+        return 0;
+      }
+      if (spent.compareAndSet(before, before + excess)) {
+        return excess;
+      }
+    }
+  }
+
+  /**
+   * Claims the headroom above {@code keep} bytes and counts it as given back, here and in the
+   * executor's statistics; the caller gives it to the source. Returns the bytes, maybe 0.
+   */
+  private long claimForGiveBack(long keep) {
+    synchronized (givingBack) {
+      long claimed = claimHeadroomAbove(keep);
+      countGivenBack(claimed);
+      return claimed;
+    }
+  }
+
+  /** Gives bytes claimed for a borrow back to the source, when the borrow failed. */
+  private void giveBack(long claimed) {
+    countGivenBack(claimed);
+    giveToSource(claimed);
+  }
+
+  private void giveToSource(long bytes) {
     if (bytes > 0) {
-      unreserve(bytes);
       source.give(bytes);
     }
   }
 
-  /** Counts {@code bytes} as no longer reserved, here and in the executor's statistics. */
-  private void unreserve(long bytes) {
-    reserved.remove(bytes, "the task's reservation");
-    stats.recordRelease(bytes);
+  private void countGivenBack(long claimed) {
+    if (claimed > 0) {
+      givenBack.addAndGet(claimed);
+      stats.recordRelease(claimed);
+    }
   }
 
   /** {@code bytes} rounded up to whole blocks; {@code bytes} itself if that would overflow. */
@@ -187,14 +270,22 @@ final class TaskReservation implements MemoryTarget {
     return bytes > Long.MAX_VALUE - missing ? bytes : bytes + missing;
   }
 
-  /** Bytes held from the source: what the root uses plus the headroom. */
+  /** Bytes the root holds. */
   @Override
   public long usedBytes() {
-    return reserved.used();
+    long given = givenBack.get();
+    return spent.get() - given;
   }
 
   @Override
   public long peakBytes() {
-    return reserved.peak();
+    return peakLent.get();
+  }
+
+  /** Bytes held from the source: what the root uses plus the headroom. */
+  @Override
+  public long reservedBytes() {
+    long given = givenBack.get();
+    return taken.get() - given;
   }
 }

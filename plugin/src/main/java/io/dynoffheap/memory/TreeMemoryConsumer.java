@@ -66,7 +66,7 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
     this.stats = stats;
     BlockSource source = sparkIsLimit ? spark : new QuotaSource(spark, ladder, this::spillForShortfall);
     this.reservation = new TaskReservation(source, blockSize, stats);
-    this.root = new TreeNode(name, "", reservation, TreeNode.UNLIMITED, Spiller.NONE);
+    this.root = new TreeNode(name, reservation);
   }
 
   /**
@@ -94,7 +94,7 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
 
   /** Bytes reserved from Spark (and the quota) for this task: what the root uses plus headroom. */
   public long reservedBytes() {
-    return reservation.usedBytes();
+    return reservation.reservedBytes();
   }
 
   /** Bytes freed by spills Spark or the ladder asked for. */
@@ -189,7 +189,7 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
       if (granted < min && sparkIsLimit) {
         return Grant.denied(Borrowing.denied("Spark's off-heap execution memory granted "
             + Bytes.format(granted) + " of the " + Bytes.format(min) + " needed by task memory '"
-            + root.name() + "', which already held " + Bytes.format(reservation.usedBytes())
+            + root.name() + "', which already held " + Bytes.format(reservation.reservedBytes())
             + " (the static split of spark.memory.offHeap.size, shared by the running tasks)",
             "raise spark.memory.offHeap.size, or set "
                 + "spark.gluten.memory.dynamic.offHeap.sizing.enabled=true to size it dynamically"));

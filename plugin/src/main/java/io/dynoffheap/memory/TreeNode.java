@@ -8,12 +8,13 @@ import java.util.concurrent.CopyOnWriteArrayList;
 /**
  * A named node of a task's memory tree.
  *
- * <p>Borrowing: a node first admits the bytes against its own optional capacity (one atomic
- * step), then borrows the same bytes from its parent target, which does the same, up to the
- * task's Spark consumer and the executor's quota. If anything above denies or throws, the node
- * takes its own admission back, so a denial leaves nothing reserved anywhere. A node's used bytes
- * therefore include everything its children borrowed. The root of a task's tree borrows from the
- * task's {@link TaskReservation}, which holds memory in blocks, so a borrow usually stops there.
+ * <p>Borrowing: a node below the root first admits the bytes against its own optional capacity
+ * (one atomic step), then borrows the same bytes from its parent node, which does the same, up to
+ * the root. If anything above denies or throws, the node takes its own admission back, so a
+ * denial leaves nothing reserved anywhere. A node's used bytes therefore include everything its
+ * children borrowed. The root's count is kept by the task's {@link TaskReservation}, which lends
+ * from memory held in blocks, so a borrow usually ends there with one more atomic step (see
+ * {@link NodeAccount}).
  *
  * <p>Spilling: {@link #spill} asks the children, largest used first, until enough is freed, and
  * then the node's own spiller. The tree root runs it once per {@link SpillPhase}.
@@ -36,28 +37,42 @@ public final class TreeNode implements MemoryTarget {
 
   private final String name;
   private final String path;
-  private final MemoryTarget parent;
   private final TreeNode root;
   private final long capacity;
   private final Spiller spiller;
-  private final MemoryCounter counter = new MemoryCounter();
+  private final NodeAccount account;
   private final List<TreeNode> children = new CopyOnWriteArrayList<>();
   private volatile boolean closed;
 
-  TreeNode(String name, String parentPath, MemoryTarget parent, long capacity, Spiller spiller) {
-    if (name == null || name.isBlank()) {
-      throw new IllegalArgumentException("a memory node needs a non-empty name");
-    }
+  /** The root of a task's tree, counted by the task's reservation. */
+  TreeNode(String name, TaskReservation reservation) {
+    checkName(name);
+    this.name = name;
+    this.path = name;
+    this.root = this;
+    this.capacity = UNLIMITED;
+    this.spiller = Spiller.NONE;
+    this.account = reservation;
+  }
+
+  private TreeNode(String name, TreeNode parent, long capacity, Spiller spiller) {
+    checkName(name);
     if (capacity <= 0) {
       throw new IllegalArgumentException(
           "capacity of memory node '" + name + "' must be positive, was " + capacity);
     }
     this.name = name;
-    this.path = parentPath.isEmpty() ? name : parentPath + "/" + name;
-    this.parent = parent;
-    this.root = parent instanceof TreeNode parentNode ? parentNode.root : this;
+    this.path = parent.path + "/" + name;
+    this.root = parent.root;
     this.capacity = capacity;
     this.spiller = spiller == null ? Spiller.NONE : spiller;
+    this.account = new ChildAccount(path, name, capacity, parent);
+  }
+
+  private static void checkName(String name) {
+    if (name == null || name.isBlank()) {
+      throw new IllegalArgumentException("a memory node needs a non-empty name");
+    }
   }
 
   /** Adds a child with no capacity of its own and no spiller. */
@@ -70,7 +85,7 @@ public final class TreeNode implements MemoryTarget {
     if (closed) {
       throw closedError("adding child '" + childName + "'");
     }
-    TreeNode child = new TreeNode(childName, path, this, childCapacity, childSpiller);
+    TreeNode child = new TreeNode(childName, this, childCapacity, childSpiller);
     children.add(child);
     return child;
   }
@@ -99,26 +114,7 @@ public final class TreeNode implements MemoryTarget {
     if (closed) {
       throw closedError("borrow of " + bytes + " bytes");
     }
-    long total = counter.tryAdd(bytes, capacity);
-    if (total < 0) {
-      return Borrowing.denied(
-          "memory node '" + path + "' is capped at " + Bytes.format(capacity) + " and holds "
-              + Bytes.format(counter.used()) + ", so " + Bytes.format(bytes) + " more do not fit",
-          "the capacity given to node '" + name + "' by the code that created it");
-    }
-    Borrowing fromParent;
-    try {
-      fromParent = parent.borrow(bytes);
-    } catch (RuntimeException | Error e) {
-      counter.remove(bytes, path);
-      throw e;
-    }
-    if (fromParent.isGranted()) {
-      counter.notePeak(total);
-    } else {
-      counter.remove(bytes, path);
-    }
-    return fromParent;
+    return account.borrow(bytes);
   }
 
   /**
@@ -138,18 +134,17 @@ public final class TreeNode implements MemoryTarget {
     if (closed) {
       return;
     }
-    counter.remove(bytes, path);
-    parent.repay(bytes);
+    account.repay(bytes);
   }
 
   @Override
   public long usedBytes() {
-    return counter.used();
+    return account.usedBytes();
   }
 
   @Override
   public long peakBytes() {
-    return counter.peak();
+    return account.peakBytes();
   }
 
   /**
@@ -175,17 +170,15 @@ public final class TreeNode implements MemoryTarget {
   }
 
   /**
-   * A snapshot of this subtree's usage. The root also shows what its parent holds for it (a
-   * task's reservation: the bytes it reserved in blocks, used or not).
+   * A snapshot of this subtree's usage. The root also shows what the task's reservation holds
+   * for it: the bytes reserved in blocks, used or not.
    */
   public MemoryUsage usage() {
     List<MemoryUsage> childUsage = new ArrayList<>(children.size());
     for (TreeNode child : children) {
       childUsage.add(child.usage());
     }
-    long used = usedBytes();
-    long reserved = root == this ? parent.usedBytes() : used;
-    return new MemoryUsage(name, used, peakBytes(), reserved, childUsage);
+    return new MemoryUsage(name, usedBytes(), peakBytes(), account.reservedBytes(), childUsage);
   }
 
   /**
@@ -206,10 +199,9 @@ public final class TreeNode implements MemoryTarget {
       child.closeInto(leaks);
     }
     closed = true;
-    long residue = counter.removeAll();
+    long residue = account.releaseAll();
     if (residue > 0) {
       leaks.add(new MemoryLeak(path, residue));
-      parent.repay(residue);
     }
   }
 

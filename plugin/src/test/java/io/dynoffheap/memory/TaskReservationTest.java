@@ -11,6 +11,7 @@ import io.dynoffheap.testing.SparkMemory.JvmConsumer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.spark.memory.MemoryMode;
 import org.apache.spark.memory.TaskMemoryManager;
@@ -227,5 +228,69 @@ class TaskReservationTest {
     }
     assertEquals(0, quota.nativeBytes());
     assertEquals(0, stats.nativeBytes());
+  }
+
+  /**
+   * One task's threads borrow and repay across block boundaries (so give-backs above two blocks
+   * happen all the time) while other threads spill the task's headroom and reclaim it for the
+   * quota, and the task's tree closes at the end: no byte is given back twice (the quota would
+   * throw), none stays reserved, and the quota is never exceeded.
+   */
+  @Test
+  void giveBacksRacingBorrowsOfOneTaskNeverCountAByteTwice() throws Exception {
+    long budget = 100 * MIB + 64 * MIB;
+    ExecutorQuota quota = quota(budget);
+    TreeMemoryConsumer task = task(quota);
+    JvmConsumer other = new JvmConsumer(tmm, MemoryMode.ON_HEAP);
+    int borrowers = 4;
+    int operations = 20_000;
+    AtomicLong granted = new AtomicLong();
+    AtomicLong givenBackByOthers = new AtomicLong();
+    List<TreeNode> nodes = new ArrayList<>();
+    for (int b = 0; b < borrowers; b++) {
+      nodes.add(task.root().newChild("worker-" + b));
+    }
+    AtomicInteger running = new AtomicInteger(borrowers);
+    long worstObserved = ConcurrentRun.maxObserved(borrowers + 2, worker -> {
+      if (worker >= borrowers) {
+        // A spiller (as Spark would, for another consumer) or a reclaimer (another task's sweep).
+        while (running.get() > 0) {
+          givenBackByOthers.addAndGet(worker == borrowers
+              ? task.spill(1, other)
+              : task.reclaimIdle(() -> { }));
+        }
+        return;
+      }
+      TreeNode node = nodes.get(worker);
+      SplittableRandom random = new SplittableRandom(worker);
+      List<Long> held = new ArrayList<>();
+      try {
+        for (int i = 0; i < operations; i++) {
+          if (!held.isEmpty() && random.nextBoolean()) {
+            node.repay(held.remove(held.size() - 1));
+          } else {
+            long bytes = 1 + random.nextLong(3 * BLOCK);
+            if (node.borrow(bytes).isGranted()) {
+              held.add(bytes);
+              granted.incrementAndGet();
+            }
+          }
+        }
+        held.forEach(node::repay);
+      } finally {
+        running.decrementAndGet();
+      }
+    }, quota::nativeBytes);
+
+    assertTrue(granted.get() > borrowers * operations / 10, "must exercise grants");
+    assertTrue(givenBackByOthers.get() > 0, "spills and reclaims must have taken headroom");
+    long room = budget - committedHeap.get();
+    assertTrue(worstObserved <= room, "observed " + worstObserved + " > " + room);
+    assertEquals(0, task.root().usedBytes());
+    assertEquals(List.of(), task.close());
+    assertEquals(0, task.reservedBytes());
+    assertEquals(0, quota.nativeBytes());
+    assertEquals(0, stats.nativeBytes());
+    assertEquals(0, task.getUsed());
   }
 }
