@@ -154,10 +154,31 @@ _Static_assert(alignof(max_align_t) >= 16, "malloc must return 16-byte aligned m
 /* The 16 bytes in front of every pointer the pool returns. */
 struct alloc_header {
     int64_t charged; /* bytes asked of malloc, which is what the pool charged */
-    uint32_t check;  /* LIVE_MAGIC or FREED_MAGIC, mixed with the owning pool's tag */
-    uint32_t layout; /* low 26 bits: offset of this header from malloc's pointer;
-                        high 6 bits: log2 of the alignment the caller asked for */
+    uint64_t stamp;  /* low 32 bits, the check: LIVE_MAGIC or FREED_MAGIC, mixed with
+                        the owning pool's tag; high 32 bits, the layout: low 26 bits the
+                        offset of this header from malloc's pointer, high 6 bits log2 of
+                        the alignment the caller asked for */
 };
+/* Check and layout share one 8-byte word so that a free marks the header with a single
+ * 8-byte store. glibc's free() then reads the 8 bytes at offset 8 of a small chunk (its
+ * tcache key); a load that a narrower store still in the store buffer covers only in
+ * part cannot be forwarded and waits until that store reaches the cache (measured: about
+ * 0.8 ns per 64-byte alloc+free when only the 4-byte check was rewritten). */
+
+static inline uint64_t make_stamp(uint32_t check, uint32_t layout)
+{
+    return (uint64_t)layout << 32 | check;
+}
+
+static inline uint32_t stamp_check(uint64_t stamp)
+{
+    return (uint32_t)stamp;
+}
+
+static inline uint32_t stamp_layout(uint64_t stamp)
+{
+    return (uint32_t)(stamp >> 32);
+}
 _Static_assert(sizeof(struct alloc_header) == HEADER_SIZE, "header must be 16 bytes");
 
 #define LIVE_MAGIC 0xD0F4EA9Bu
@@ -831,10 +852,11 @@ static ALWAYS_INLINE struct alloc_header *live_header(struct pool *p, void *user
     (void)untrack;
 #endif
     struct alloc_header *h = (struct alloc_header *)((char *)user - HEADER_SIZE);
-    if (LIKELY(h->check == live_check(p)))
+    uint32_t check = stamp_check(h->stamp);
+    if (LIKELY(check == live_check(p)))
         return h;
     return bad_pointer(p, user, what,
-                       h->check == freed_check(p) ? "was already freed (double free)"
+                       check == freed_check(p) ? "was already freed (double free)"
                                                   : "was not allocated by this pool (bad header)");
 }
 
@@ -883,8 +905,8 @@ static ALWAYS_INLINE void *alloc_impl(struct pool *p, size_t alignment, size_t s
         user = (char *)(((uintptr_t)user + alignment - 1) & ~(uintptr_t)(alignment - 1));
     struct alloc_header *h = (struct alloc_header *)(user - HEADER_SIZE);
     h->charged = total;
-    h->check = live_check(p);
-    h->layout = (align_log2 << LAYOUT_OFFSET_BITS) | (uint32_t)((char *)h - raw);
+    h->stamp = make_stamp(live_check(p),
+                          (align_log2 << LAYOUT_OFFSET_BITS) | (uint32_t)((char *)h - raw));
 
     int tracked;
     track(p, user, &tracked);
@@ -922,8 +944,9 @@ static void *op_alloc_aligned(dynoffheap_pool *pub, size_t alignment, size_t siz
 static ALWAYS_INLINE void release_allocation(struct pool *p, struct alloc_header *h)
 {
     int64_t charged = h->charged;
-    char *raw = (char *)h - (h->layout & LAYOUT_OFFSET_MASK);
-    h->check = freed_check(p);
+    uint32_t layout = stamp_layout(h->stamp);
+    char *raw = (char *)h - (layout & LAYOUT_OFFSET_MASK);
+    h->stamp = make_stamp(freed_check(p), layout);
     uncharge(p, charged);
     free(raw);
 }
@@ -951,7 +974,7 @@ static void *op_realloc(dynoffheap_pool *pub, void *user, size_t size)
     if (h == NULL)
         return NULL;
 
-    size_t alignment = (size_t)1 << (h->layout >> LAYOUT_OFFSET_BITS);
+    size_t alignment = (size_t)1 << (stamp_layout(h->stamp) >> LAYOUT_OFFSET_BITS);
     size_t overhead = alignment > HEADER_SIZE ? alignment : HEADER_SIZE;
     int64_t old_total = h->charged;
     size_t old_size = (size_t)old_total - overhead;
