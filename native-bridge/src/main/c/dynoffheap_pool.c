@@ -5,7 +5,7 @@
  * ==============================
  * A pool holds `reserved` bytes that the JVM granted in whole blocks. Every allocation
  * is charged with the bytes asked of malloc (payload + 16-byte header + alignment
- * padding) against those reserved bytes. The bytes not charged yet are *headroom*.
+ * padding; a sized allocation has no header) against those reserved bytes. The bytes not charged yet are *headroom*.
  *
  * Headroom lives in two places:
  *   - `avail`, the pool-wide headroom, an atomic counter that any thread may change, and
@@ -102,9 +102,11 @@
  * had not seen `closed` yet) are taken off the closed pool's live count. The pool then
  * goes to a quarantine (see dynoffheap_bridge.h) so late calls on it are defined.
  *
- * Build with -DDYNOFFHEAP_DEBUG to keep a set of live pointers per pool, which turns
- * double frees and foreign pointers into reported errors without reading the memory
- * in front of them. The release build checks a magic value in the header instead.
+ * Build with -DDYNOFFHEAP_DEBUG to keep a map of live pointers per pool (to the size of
+ * a sized allocation, or a mark for one with a header), which turns double frees, foreign
+ * pointers, wrong sizes and mixed-up frees into reported errors without reading the memory
+ * in front of them. The release build checks a magic value in the header instead (sized
+ * allocations have none; see sized_impl()).
  * Set DYNOFFHEAP_NO_MEMBARRIER=1 in the environment to force the fenced owner path (the
  * tests run both).
  */
@@ -130,7 +132,7 @@
 #include "dynoffheap_bridge.h"
 
 #ifdef DYNOFFHEAP_DEBUG
-#include "ptrset.h"
+#include "ptrmap.h"
 #endif
 
 #define EXPORT __attribute__((visibility("default")))
@@ -262,7 +264,8 @@ struct pool {
 
 #ifdef DYNOFFHEAP_DEBUG
     pthread_mutex_t live_lock;
-    struct ptrset live; /* every pointer handed out and not yet freed */
+    struct ptrmap live; /* every pointer handed out and not yet freed -> TRACK_HEADERED
+                           or, for a sized allocation, its size */
 #endif
 };
 
@@ -810,15 +813,22 @@ static inline uint32_t freed_check(const struct pool *p)
     return FREED_MAGIC ^ p->tag;
 }
 
-static void track(struct pool *p, void *user, int *ok)
+/* What the debug build's live map holds for an allocation with a header; a sized
+ * allocation maps to its size, which is at most INT64_MAX. */
+#define TRACK_HEADERED SIZE_MAX
+
+/* Debug build: records `user` as live with `value` (TRACK_HEADERED or the size of a
+ * sized allocation). *ok is 0 when the live map had no memory for it. */
+static void track(struct pool *p, void *user, size_t value, int *ok)
 {
 #ifdef DYNOFFHEAP_DEBUG
     pthread_mutex_lock(&p->live_lock);
-    *ok = ptrset_add(&p->live, user) == 0;
+    *ok = ptrmap_put(&p->live, user, value) == 0;
     pthread_mutex_unlock(&p->live_lock);
 #else
     (void)p;
     (void)user;
+    (void)value;
     *ok = 1;
 #endif
 }
@@ -830,11 +840,36 @@ static COLD struct alloc_header *bad_pointer(struct pool *p, void *user, const c
     return NULL;
 }
 
+#ifdef DYNOFFHEAP_DEBUG
+/*
+ * Debug build: checks in the live map that `user` is a live allocation of this pool
+ * recorded with `value`, and with `untrack` removes it in the same step, so two threads
+ * freeing one pointer cannot both pass. Returns NULL when it is, else why it is not.
+ */
+static const char *untrack_live(struct pool *p, void *user, size_t value, int untrack)
+{
+    size_t found = 0;
+    pthread_mutex_lock(&p->live_lock);
+    int member = ptrmap_get(&p->live, user, &found);
+    if (member && found == value && untrack)
+        ptrmap_remove(&p->live, user);
+    pthread_mutex_unlock(&p->live_lock);
+    if (!member)
+        return "is not a live allocation of this pool (double free or foreign pointer)";
+    if (found == value)
+        return NULL;
+    if (found == TRACK_HEADERED)
+        return "came from dynoffheap_alloc, not from a sized allocation";
+    if (value == TRACK_HEADERED)
+        return "is a sized allocation (free it with dynoffheap_free_sized)";
+    return "is a sized allocation of another size";
+}
+#endif
+
 /*
  * Finds the header of `user` and checks that it is a live allocation of this pool. With
- * `untrack` (free), a debug build also drops it from the live set in the same step, so
- * two threads freeing one pointer cannot both pass. Returns the header or NULL with the
- * error text set.
+ * `untrack` (free), a debug build also drops it from the live map in the same step.
+ * Returns the header or NULL with the error text set.
  */
 static ALWAYS_INLINE struct alloc_header *live_header(struct pool *p, void *user, const char *what,
                                                int untrack)
@@ -842,12 +877,9 @@ static ALWAYS_INLINE struct alloc_header *live_header(struct pool *p, void *user
     if (UNLIKELY(((uintptr_t)user & 15u) != 0))
         return bad_pointer(p, user, what, "was not allocated by this pool");
 #ifdef DYNOFFHEAP_DEBUG
-    pthread_mutex_lock(&p->live_lock);
-    int member = untrack ? ptrset_remove(&p->live, user) : ptrset_contains(&p->live, user);
-    pthread_mutex_unlock(&p->live_lock);
-    if (!member)
-        return bad_pointer(p, user, what,
-                           "is not a live allocation of this pool (double free or foreign pointer)");
+    const char *why = untrack_live(p, user, TRACK_HEADERED, untrack);
+    if (why != NULL)
+        return bad_pointer(p, user, what, why);
 #else
     (void)untrack;
 #endif
@@ -857,7 +889,7 @@ static ALWAYS_INLINE struct alloc_header *live_header(struct pool *p, void *user
         return h;
     return bad_pointer(p, user, what,
                        check == freed_check(p) ? "was already freed (double free)"
-                                                  : "was not allocated by this pool (bad header)");
+                                               : "was not allocated by this pool (bad header)");
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -909,7 +941,7 @@ static ALWAYS_INLINE void *alloc_impl(struct pool *p, size_t alignment, size_t s
                           (align_log2 << LAYOUT_OFFSET_BITS) | (uint32_t)((char *)h - raw));
 
     int tracked;
-    track(p, user, &tracked);
+    track(p, user, TRACK_HEADERED, &tracked);
     if (!tracked) {
         free(raw);
         uncharge(p, total);
@@ -925,17 +957,24 @@ static void *op_alloc(dynoffheap_pool *pub, size_t size)
     return alloc_impl(pool_of(pub), HEADER_SIZE, size, "alloc");
 }
 
+/* Returns the alignment to use (at least 16), or 0 with the error text set when
+ * `alignment` is not a power of two up to DYNOFFHEAP_MAX_ALIGNMENT. */
+static size_t checked_alignment(struct pool *p, size_t alignment, const char *what)
+{
+    if (alignment == 0 || (alignment & (alignment - 1)) != 0 ||
+        alignment > DYNOFFHEAP_MAX_ALIGNMENT) {
+        set_error(p, "%s: alignment %zu is not a power of two up to %zu (pool %lld)", what,
+                  alignment, (size_t)DYNOFFHEAP_MAX_ALIGNMENT, (long long)p->id);
+        return 0;
+    }
+    return alignment < HEADER_SIZE ? HEADER_SIZE : alignment;
+}
+
 static void *op_alloc_aligned(dynoffheap_pool *pub, size_t alignment, size_t size)
 {
     struct pool *p = pool_of(pub);
-    if (alignment == 0 || (alignment & (alignment - 1)) != 0 ||
-        alignment > DYNOFFHEAP_MAX_ALIGNMENT) {
-        set_error(p, "alloc_aligned: alignment %zu is not a power of two up to %zu (pool %lld)",
-                  alignment, (size_t)DYNOFFHEAP_MAX_ALIGNMENT, (long long)p->id);
-        return NULL;
-    }
-    return alloc_impl(p, alignment < HEADER_SIZE ? HEADER_SIZE : alignment, size,
-                      "alloc_aligned");
+    size_t align = checked_alignment(p, alignment, "alloc_aligned");
+    return align != 0 ? alloc_impl(p, align, size, "alloc_aligned") : NULL;
 }
 
 /* Frees an allocation whose header was checked (and, in debug, untracked). The bytes
@@ -959,6 +998,83 @@ static void op_free(dynoffheap_pool *pub, void *user)
     struct alloc_header *h = live_header(p, user, "free", 1);
     if (h != NULL)
         release_allocation(p, h);
+}
+
+/*
+ * Sized allocations carry no header: the pool charges exactly the `size` it asks of
+ * malloc (or of posix_memalign above 16-byte alignment) and returns malloc's pointer,
+ * and the caller passes the same size back to op_free_sized(). That keeps a small
+ * request in malloc's size class and the free a tail call into free().
+ */
+static ALWAYS_INLINE void *sized_impl(struct pool *p, size_t alignment, size_t size,
+                                      const char *what)
+{
+    if (UNLIKELY(size - 1 >= (size_t)INT64_MAX)) /* size 0 wraps around */
+        return bad_size(p, size, what);
+    if (charge(p, (int64_t)size, what, (int64_t)size) != 0)
+        return NULL;
+    void *mem = NULL;
+    if (alignment <= HEADER_SIZE)
+        mem = malloc(size);
+    else if (posix_memalign(&mem, alignment, size) != 0)
+        mem = NULL;
+    if (UNLIKELY(mem == NULL))
+        return malloc_failed(p, (int64_t)size, what);
+
+    int tracked;
+    track(p, mem, size, &tracked);
+    if (!tracked) {
+        free(mem);
+        uncharge(p, (int64_t)size);
+        set_error(p, "%s: no memory for the debug live-pointer set (pool %lld)", what,
+                  (long long)p->id);
+        return NULL;
+    }
+    return mem;
+}
+
+static void *op_alloc_sized(dynoffheap_pool *pub, size_t size)
+{
+    return sized_impl(pool_of(pub), HEADER_SIZE, size, "alloc_sized");
+}
+
+static void *op_alloc_sized_aligned(dynoffheap_pool *pub, size_t alignment, size_t size)
+{
+    struct pool *p = pool_of(pub);
+    size_t align = checked_alignment(p, alignment, "alloc_sized_aligned");
+    return align != 0 ? sized_impl(p, align, size, "alloc_sized_aligned") : NULL;
+}
+
+static COLD void bad_sized_free(struct pool *p, void *ptr, size_t size)
+{
+    if (((uintptr_t)ptr & 15u) != 0)
+        bad_pointer(p, ptr, "free_sized", "was not allocated by this pool");
+    else
+        set_error(p, "free_sized: size %zu of %p cannot be a sized allocation's (pool %lld)",
+                  size, ptr, (long long)p->id);
+}
+
+/* Frees a sized allocation. The release build can only reject what no sized allocation
+ * can be (a misaligned pointer, size 0 or too large); the debug build checks the pointer
+ * and the size against its live map. Nothing is freed when a check fails. */
+static void op_free_sized(dynoffheap_pool *pub, void *ptr, size_t size)
+{
+    if (ptr == NULL)
+        return;
+    struct pool *p = pool_of(pub);
+    if (UNLIKELY(((uintptr_t)ptr & 15u) != 0 || size - 1 >= (size_t)INT64_MAX)) {
+        bad_sized_free(p, ptr, size);
+        return;
+    }
+#ifdef DYNOFFHEAP_DEBUG
+    const char *why = untrack_live(p, ptr, size, 1);
+    if (why != NULL) {
+        bad_pointer(p, ptr, "free_sized", why);
+        return;
+    }
+#endif
+    uncharge(p, (int64_t)size);
+    free(ptr); /* a tail call, as in release_allocation() */
 }
 
 static void *op_realloc(dynoffheap_pool *pub, void *user, size_t size)
@@ -1015,8 +1131,8 @@ static void *op_realloc(dynoffheap_pool *pub, void *user, size_t size)
 #ifdef DYNOFFHEAP_DEBUG
     if (moved != raw) {
         pthread_mutex_lock(&p->live_lock);
-        ptrset_remove(&p->live, user);
-        int ok = ptrset_add(&p->live, moved + HEADER_SIZE) == 0;
+        ptrmap_remove(&p->live, user);
+        int ok = ptrmap_put(&p->live, moved + HEADER_SIZE, TRACK_HEADERED) == 0;
         pthread_mutex_unlock(&p->live_lock);
         if (!ok) /* the memory stays valid, only the debug check will miss it */
             set_error(p, "realloc: no memory for the debug live-pointer set (pool %lld)",
@@ -1124,6 +1240,9 @@ static const struct dynoffheap_pool_ops g_ops = {
     .reserved = op_reserved,
     .last_error = op_last_error,
     .set_spill = op_set_spill,
+    .alloc_sized = op_alloc_sized,
+    .alloc_sized_aligned = op_alloc_sized_aligned,
+    .free_sized = op_free_sized,
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -1150,7 +1269,7 @@ static void pool_destroy(struct pool *p)
     pthread_mutex_destroy(&p->err_lock);
 #ifdef DYNOFFHEAP_DEBUG
     pthread_mutex_destroy(&p->live_lock);
-    ptrset_destroy(&p->live);
+    ptrmap_destroy(&p->live);
 #endif
     free(p);
 }

@@ -86,11 +86,14 @@ static void test_abi_and_wrappers_on_null(void)
     CHECK(dynoffheap_pool_from_handle(0) == NULL);
     CHECK(!dynoffheap_abi_compatible(NULL));
     CHECK(dynoffheap_alloc(NULL, 10) == NULL);
+    CHECK(dynoffheap_alloc_sized(NULL, 10) == NULL);
+    CHECK(dynoffheap_alloc_sized_aligned(NULL, 64, 10) == NULL);
     CHECK(dynoffheap_reserve(NULL, 10) != 0);
     CHECK_EQ(dynoffheap_used(NULL), 0);
     CHECK_EQ(dynoffheap_last_error(NULL, buf, sizeof buf), 0);
     CHECK(buf[0] == '\0');
     dynoffheap_free(NULL, buf); /* must not touch buf */
+    dynoffheap_free_sized(NULL, buf, sizeof buf);
     CHECK_EQ(dynoffheap_bridge_pool_used(0), 0);
     CHECK_EQ(dynoffheap_bridge_pool_close(0), 0);
     CHECK_EQ(dynoffheap_bridge_pool_spill(0, 100), 0);
@@ -874,6 +877,165 @@ static void test_closed_pools_quarantined(void)
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* Sized allocations (no header)                                                        */
+/* ------------------------------------------------------------------------------------ */
+
+static void test_sized_alloc_free(void)
+{
+    fj_reset();
+    int64_t h = fj_pool(1, MiB);
+    dynoffheap_pool *p = pool_at(h);
+    char *a = dynoffheap_alloc_sized(p, 64);
+    char *b = dynoffheap_alloc_sized(p, 100);
+    CHECK(a != NULL && b != NULL);
+    CHECK(((uintptr_t)a & 15) == 0 && ((uintptr_t)b & 15) == 0);
+    memset(a, 1, 64);
+    memset(b, 2, 100);
+    CHECK_EQ(dynoffheap_used(p), 164); /* exactly the sizes: no header */
+    CHECK_EQ(dynoffheap_reserved(p), MiB);
+    check_accounting(1, h, MiB);
+
+    /* Both kinds side by side in one pool. */
+    void *c = dynoffheap_alloc(p, 100);
+    CHECK_EQ(dynoffheap_used(p), 164 + 116);
+    dynoffheap_free(p, c);
+    dynoffheap_free_sized(p, a, 64);
+    CHECK_EQ(dynoffheap_used(p), 100);
+    dynoffheap_free_sized(p, b, 100);
+    dynoffheap_free_sized(p, NULL, 100); /* a no-op */
+    CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK_EQ(dynoffheap_peak(p), 164 + 116);
+    CHECK_EQ(error_length(p), 0);
+
+    const size_t alignments[] = {1, 8, 16, 64, 4096, 1 << 20};
+    for (size_t i = 0; i < sizeof alignments / sizeof alignments[0]; i++) {
+        size_t effective = alignments[i] < 16 ? 16 : alignments[i];
+        char *x = dynoffheap_alloc_sized_aligned(p, alignments[i], 1000);
+        CHECK(x != NULL);
+        if (x == NULL)
+            continue;
+        CHECK(((uintptr_t)x & (effective - 1)) == 0);
+        memset(x, 0x5a, 1000);
+        CHECK_EQ(dynoffheap_used(p), 1000);
+        dynoffheap_free_sized(p, x, 1000);
+        CHECK_EQ(dynoffheap_used(p), 0);
+    }
+    CHECK(dynoffheap_alloc_sized_aligned(p, 48, 64) == NULL);
+    CHECK(error_contains(p, "alloc_sized_aligned: alignment 48"));
+    CHECK(dynoffheap_alloc_sized(p, 0) == NULL);
+    CHECK(error_contains(p, "size 0"));
+    CHECK(dynoffheap_alloc_sized(p, (size_t)INT64_MAX + 1) == NULL);
+    CHECK(error_contains(p, "too large"));
+    CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK_EQ(atomic_load(&fj.reserve_calls), 1);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+    CHECK_EQ(fj_total(1), 0);
+}
+
+/* A sized allocation the JVM denies changes nothing; a huge one asks the JVM once. */
+static void test_sized_denial_rolls_back(void)
+{
+    fj_reset();
+    const int64_t block = 64 * KiB;
+    atomic_store(&fj.budget, 2 * block);
+    int64_t h = fj_pool(1, block);
+    dynoffheap_pool *p = pool_at(h);
+    void *a = dynoffheap_alloc_sized(p, 100 * KiB);
+    CHECK(a != NULL);
+    CHECK_EQ(dynoffheap_used(p), 100 * KiB);
+    CHECK(dynoffheap_alloc_sized(p, 50 * KiB) == NULL);
+    CHECK(error_contains(p, "alloc_sized of 51200 bytes denied"));
+    CHECK(dynoffheap_alloc_sized_aligned(p, 4096, 50 * KiB) == NULL);
+    CHECK(error_contains(p, "denied"));
+    CHECK_EQ(dynoffheap_used(p), 100 * KiB);
+    CHECK_EQ(dynoffheap_reserved(p), 2 * block);
+    check_accounting(1, h, block);
+    dynoffheap_free_sized(p, a, 100 * KiB);
+    CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+    CHECK_EQ(fj_total(1), 0);
+}
+
+/* What a release build rejects too: a pointer or a size no sized allocation can have. */
+static void test_sized_free_rejects_impossible_input(void)
+{
+    fj_reset();
+    int64_t h = fj_pool(1, MiB);
+    dynoffheap_pool *p = pool_at(h);
+    char *a = dynoffheap_alloc_sized(p, 64);
+    CHECK(a != NULL);
+    dynoffheap_free_sized(p, a + 8, 64);
+    CHECK(error_contains(p, "not allocated by this pool"));
+    dynoffheap_free_sized(p, a, 0);
+    CHECK(error_contains(p, "size 0"));
+    dynoffheap_free_sized(p, a, SIZE_MAX);
+    CHECK(error_contains(p, "cannot be a sized allocation"));
+    CHECK_EQ(dynoffheap_used(p), 64);
+    dynoffheap_free_sized(p, a, 64);
+    CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+}
+
+/* Sized allocations on a closed pool: allocating fails, a late free still frees. */
+static void test_sized_on_closed_pool(void)
+{
+    fj_reset();
+    int64_t h = fj_pool(1, MiB);
+    dynoffheap_pool *p = pool_at(h);
+    void *a = dynoffheap_alloc_sized(p, 300);
+    CHECK(a != NULL);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 300);
+    CHECK(dynoffheap_alloc_sized(p, 10) == NULL);
+    CHECK(error_contains(p, "pool closed"));
+    CHECK(dynoffheap_alloc_sized_aligned(p, 64, 10) == NULL);
+    CHECK(error_contains(p, "pool closed"));
+    CHECK_EQ(dynoffheap_used(p), 300);
+    dynoffheap_free_sized(p, a, 300);
+    CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK_EQ(fj_total(1), 0);
+}
+
+#ifdef DYNOFFHEAP_DEBUG
+/* The debug build's live map catches every misuse of a sized free before freeing. */
+static void test_sized_misuse_detected(void)
+{
+    fj_reset();
+    int64_t h1 = fj_pool(1, MiB), h2 = fj_pool(2, MiB);
+    dynoffheap_pool *p = pool_at(h1), *other = pool_at(h2);
+    char *s = dynoffheap_alloc_sized(p, 64);
+    char *hd = dynoffheap_alloc(p, 64);
+    char *gone = dynoffheap_alloc_sized(p, 32);
+    CHECK(s != NULL && hd != NULL && gone != NULL);
+    dynoffheap_free_sized(p, gone, 32);
+    int64_t used = dynoffheap_used(p);
+    CHECK_EQ(used, 64 + 80);
+
+    dynoffheap_free_sized(p, gone, 32); /* double free */
+    CHECK(error_contains(p, "not a live allocation"));
+    dynoffheap_free_sized(p, s, 48); /* wrong size */
+    CHECK(error_contains(p, "sized allocation of another size"));
+    dynoffheap_free_sized(p, hd, 64); /* memory from dynoffheap_alloc */
+    CHECK(error_contains(p, "came from dynoffheap_alloc"));
+    dynoffheap_free(p, s); /* a sized allocation through the unsized free */
+    CHECK(error_contains(p, "free it with dynoffheap_free_sized"));
+    CHECK(dynoffheap_realloc(p, s, 100) == NULL);
+    CHECK(error_contains(p, "free it with dynoffheap_free_sized"));
+    dynoffheap_free_sized(other, s, 64); /* another pool's pointer */
+    CHECK(error_contains(other, "not a live allocation"));
+    CHECK_EQ(dynoffheap_used(p), used);
+    CHECK_EQ(dynoffheap_used(other), 0);
+
+    memset(s, 4, 64); /* both still live and usable */
+    memset(hd, 5, 64);
+    dynoffheap_free_sized(p, s, 64);
+    dynoffheap_free(p, hd);
+    CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h1), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h2), 0);
+}
+#endif
+
+/* ------------------------------------------------------------------------------------ */
 /* Threads                                                                              */
 /* ------------------------------------------------------------------------------------ */
 
@@ -900,11 +1062,32 @@ static size_t storm_size(uint64_t r)
     }
 }
 
+/* Frees one storm allocation the way it was made. */
+static void storm_free(dynoffheap_pool *pool, void *m, size_t size, int sized)
+{
+    if (sized)
+        dynoffheap_free_sized(pool, m, size);
+    else
+        dynoffheap_free(pool, m);
+}
+
+/* Allocates for the storm: one in four sized (half of those 64-aligned), the rest with
+ * a header (one in two 64-aligned). */
+static void *storm_alloc(dynoffheap_pool *pool, uint64_t r, size_t size, int *sized)
+{
+    *sized = (r & 48) == 48;
+    if (*sized)
+        return (r & 8) ? dynoffheap_alloc_sized_aligned(pool, 64, size)
+                       : dynoffheap_alloc_sized(pool, size);
+    return (r & 8) ? dynoffheap_alloc_aligned(pool, 64, size) : dynoffheap_alloc(pool, size);
+}
+
 static void *storm_thread(void *arg)
 {
     struct storm_arg *a = arg;
     void *live[STORM_LIVE] = {0};
     size_t sizes[STORM_LIVE] = {0};
+    int sized[STORM_LIVE] = {0};
     uint64_t rng = a->seed;
     for (int i = 0; i < a->iterations; i++) {
         uint64_t r = next_random(&rng);
@@ -913,7 +1096,7 @@ static void *storm_thread(void *arg)
             unsigned char *m = live[slot];
             if (m[0] != (unsigned char)slot || m[sizes[slot] - 1] != (unsigned char)slot)
                 atomic_fetch_add(a->failures, 1);
-            if (r % 5 == 0) { /* some reallocs */
+            if (r % 5 == 0 && !sized[slot]) { /* some reallocs */
                 size_t n = storm_size(next_random(&rng));
                 unsigned char *g = dynoffheap_realloc(a->pool, m, n);
                 if (g != NULL) {
@@ -925,17 +1108,16 @@ static void *storm_thread(void *arg)
                 }
                 atomic_fetch_add(a->expect_denials ? a->denied : a->failures, 1);
             }
-            dynoffheap_free(a->pool, m);
+            storm_free(a->pool, m, sizes[slot], sized[slot]);
             live[slot] = NULL;
         } else {
             size_t n = storm_size(next_random(&rng));
-            unsigned char *m = (r & 8) ? dynoffheap_alloc_aligned(a->pool, 64, n)
-                                       : dynoffheap_alloc(a->pool, n);
+            unsigned char *m = storm_alloc(a->pool, r, n, &sized[slot]);
             if (m == NULL) {
                 atomic_fetch_add(a->expect_denials ? a->denied : a->failures, 1);
                 /* Under a budget: give back half of what this thread holds. */
                 for (int k = 0; k < STORM_LIVE; k += 2) {
-                    dynoffheap_free(a->pool, live[k]);
+                    storm_free(a->pool, live[k], sizes[k], sized[k]);
                     live[k] = NULL;
                 }
                 continue;
@@ -947,7 +1129,7 @@ static void *storm_thread(void *arg)
         }
     }
     for (int k = 0; k < STORM_LIVE; k++)
-        dynoffheap_free(a->pool, live[k]);
+        storm_free(a->pool, live[k], sizes[k], sized[k]);
     return NULL;
 }
 
@@ -1384,6 +1566,7 @@ int main(void)
         {"free NULL is a no-op", test_free_null_is_noop},
 #ifdef DYNOFFHEAP_DEBUG
         {"double free detected (debug)", test_double_free_detected},
+        {"sized misuse detected (debug)", test_sized_misuse_detected},
 #endif
         {"foreign pointers detected", test_foreign_pointers_detected},
         {"error text api", test_error_text_api},
@@ -1398,6 +1581,10 @@ int main(void)
         {"spill function may unregister itself", test_spill_function_may_unregister_itself},
         {"close reports leaks and refuses use", test_close_reports_leaks_and_refuses_use},
         {"closed pools quarantined", test_closed_pools_quarantined},
+        {"sized alloc/free", test_sized_alloc_free},
+        {"sized denial rolls back", test_sized_denial_rolls_back},
+        {"sized free rejects impossible input", test_sized_free_rejects_impossible_input},
+        {"sized on a closed pool", test_sized_on_closed_pool},
         {"thread storm exact accounting", test_thread_storm_exact_accounting},
         {"thread storm under budget", test_thread_storm_under_budget},
         {"cross-thread free", test_cross_thread_free},

@@ -72,6 +72,13 @@ static void plain_free(dynoffheap_pool *pool, void *ptr)
     free(ptr);
 }
 
+/* The sized calls: allocations are the same, the size passed to the free is not needed. */
+static void plain_free_sized(dynoffheap_pool *pool, void *ptr, size_t size)
+{
+    (void)size;
+    plain_free(pool, ptr);
+}
+
 static void *plain_realloc(dynoffheap_pool *pool, void *ptr, size_t size)
 {
     if (ptr == NULL)
@@ -150,6 +157,9 @@ static const struct dynoffheap_pool_ops plain_ops = {
     .reserved = plain_reserved,
     .last_error = plain_last_error,
     .set_spill = plain_set_spill,
+    .alloc_sized = plain_alloc,
+    .alloc_sized_aligned = plain_alloc_aligned,
+    .free_sized = plain_free_sized,
 };
 
 static struct dynoffheap_pool plain_pool = {.ops = &plain_ops};

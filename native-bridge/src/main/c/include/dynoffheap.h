@@ -30,7 +30,8 @@
  * Accounting model (what the getters report)
  * ------------------------------------------
  *   used      bytes requested from malloc for live allocations (payload + a 16-byte
- *             header + alignment padding) plus bytes taken with dynoffheap_reserve().
+ *             header + alignment padding; a sized allocation: exactly its size) plus
+ *             bytes taken with dynoffheap_reserve().
  *   reserved  bytes the pool holds from the JVM; always a whole number of blocks (the
  *             block size is chosen when the pool is created, 8 MiB by default).
  *   peak      the highest `used` seen (exact in single-threaded use; under concurrency it
@@ -38,6 +39,16 @@
  * The pool reserves whole blocks from the JVM only when an allocation does not fit the
  * bytes it already holds, and gives whole blocks back when at least two are unused
  * (keeping one block of slack), so steady alloc/free cycles rarely call into the JVM.
+ *
+ * Two kinds of allocation
+ * -----------------------
+ * dynoffheap_alloc() and its relatives put a 16-byte header in front of the memory, so
+ * dynoffheap_free() needs only the pointer. The *sized* calls (dynoffheap_alloc_sized,
+ * dynoffheap_alloc_sized_aligned, dynoffheap_free_sized) keep no header: the caller
+ * passes the size back when freeing, as C++'s sized delete or Arrow's MemoryPool::Free
+ * do. They are the faster choice for small blocks (the request stays in malloc's size
+ * class and nothing is written in front of it). Free each allocation with the call of
+ * its own kind; mixing them is detected in a debug build and best-effort otherwise.
  *
  * After the Java side closes a pool, allocations and reservations on it fail with the
  * error text "pool closed", and freeing memory that came from it still works. The
@@ -92,6 +103,10 @@ struct dynoffheap_pool_ops {
     int64_t (*reserved)(dynoffheap_pool *pool);
     size_t (*last_error)(dynoffheap_pool *pool, char *buf, size_t len);
     void (*set_spill)(dynoffheap_pool *pool, dynoffheap_spill_fn spill, void *ctx);
+    /* Appended after the first release; a table without them has a smaller ops_size. */
+    void *(*alloc_sized)(dynoffheap_pool *pool, size_t size);
+    void *(*alloc_sized_aligned)(dynoffheap_pool *pool, size_t alignment, size_t size);
+    void (*free_sized)(dynoffheap_pool *pool, void *ptr, size_t size);
 };
 
 /* The visible part of a pool: the library's own state follows it in memory. */
@@ -105,7 +120,8 @@ static inline dynoffheap_pool *dynoffheap_pool_from_handle(int64_t handle)
     return (dynoffheap_pool *)(uintptr_t)handle;
 }
 
-/* Nonzero when `pool` was made by a library whose function table this header can use. */
+/* Nonzero when `pool` was made by a library whose function table this header can use
+ * (all of it, the sized calls included). */
 static inline int dynoffheap_abi_compatible(const dynoffheap_pool *pool)
 {
     return pool != NULL && pool->ops != NULL &&
@@ -153,6 +169,39 @@ static inline void dynoffheap_free(dynoffheap_pool *pool, void *ptr)
 {
     if (pool != NULL)
         pool->ops->free(pool, ptr);
+}
+
+/*
+ * Allocates `size` bytes aligned to 16 without a header (see "Two kinds of allocation"):
+ * the pool charges exactly `size`. Returns NULL as dynoffheap_alloc() does. Free it with
+ * dynoffheap_free_sized() and the same size; there is no sized realloc.
+ */
+static inline void *dynoffheap_alloc_sized(dynoffheap_pool *pool, size_t size)
+{
+    return pool != NULL ? pool->ops->alloc_sized(pool, size) : NULL;
+}
+
+/*
+ * dynoffheap_alloc_sized() with an alignment as dynoffheap_alloc_aligned() takes (a
+ * power of two up to DYNOFFHEAP_MAX_ALIGNMENT; below 16 gives 16). Charges `size`.
+ */
+static inline void *dynoffheap_alloc_sized_aligned(dynoffheap_pool *pool, size_t alignment,
+                                                   size_t size)
+{
+    return pool != NULL ? pool->ops->alloc_sized_aligned(pool, alignment, size) : NULL;
+}
+
+/*
+ * Frees memory from dynoffheap_alloc_sized/alloc_sized_aligned of the same pool; `size`
+ * must be the size it was allocated with. NULL is a no-op. A build with
+ * -DDYNOFFHEAP_DEBUG detects a foreign pointer, a second free, a wrong size and memory
+ * from dynoffheap_alloc(), reports it through dynoffheap_last_error() and frees nothing;
+ * a release build rejects only a pointer or size no sized allocation can have.
+ */
+static inline void dynoffheap_free_sized(dynoffheap_pool *pool, void *ptr, size_t size)
+{
+    if (pool != NULL)
+        pool->ops->free_sized(pool, ptr, size);
 }
 
 /*
