@@ -185,19 +185,8 @@ class IdleReclaimTest {
           node.repay(2 * BLOCK);
         }
         allOpen.await(1, TimeUnit.MINUTES);
-        List<Long> held = new ArrayList<>();
-        for (int i = 0; i < operations; i++) {
-          if (!held.isEmpty() && random.nextInt(3) > 0) {
-            node.repay(held.remove(held.size() - 1));
-          } else {
-            long bytes = 1 + random.nextLong(3 * MIB);
-            if (node.borrow(bytes).isGranted()) {
-              held.add(bytes);
-              granted.incrementAndGet();
-            }
-          }
-        }
-        held.forEach(node::repay);
+        granted.addAndGet(
+            RandomChurn.run(node, random.nextLong(), operations, 3 * MIB, 2 / 3.0).granted());
         idle.unregister(registration);
         assertEquals(List.of(), task.close());
         assertEquals(0, tmm.getMemoryConsumptionForThisTask());

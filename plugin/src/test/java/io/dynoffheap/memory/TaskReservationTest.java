@@ -10,7 +10,6 @@ import io.dynoffheap.testing.SparkMemory;
 import io.dynoffheap.testing.SparkMemory.JvmConsumer;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.spark.memory.MemoryMode;
@@ -195,25 +194,10 @@ class TaskReservationTest {
     AtomicLong granted = new AtomicLong();
     AtomicLong denied = new AtomicLong();
     long worstObserved = ConcurrentRun.maxObserved(nodes.size(), worker -> {
-      TreeNode node = nodes.get(worker);
-      SplittableRandom random = new SplittableRandom(worker);
-      List<Long> held = new ArrayList<>();
-      for (int i = 0; i < operations; i++) {
-        if (!held.isEmpty() && random.nextBoolean()) {
-          node.repay(held.remove(held.size() - 1));
-        } else {
-          long bytes = 1 + random.nextLong(2 * MIB);
-          if (node.borrow(bytes).isGranted()) {
-            held.add(bytes);
-            granted.incrementAndGet();
-          } else {
-            denied.incrementAndGet();
-          }
-        }
-      }
-      for (long bytes : held) {
-        node.repay(bytes);
-      }
+      RandomChurn.Borrows borrows =
+          RandomChurn.run(nodes.get(worker), worker, operations, 2 * MIB, 0.5);
+      granted.addAndGet(borrows.granted());
+      denied.addAndGet(borrows.denied());
     }, quota::nativeBytes);
 
     assertTrue(granted.get() > tasks * threadsPerTask * operations / 10, "must exercise grants");
@@ -261,22 +245,9 @@ class TaskReservationTest {
         }
         return;
       }
-      TreeNode node = nodes.get(worker);
-      SplittableRandom random = new SplittableRandom(worker);
-      List<Long> held = new ArrayList<>();
       try {
-        for (int i = 0; i < operations; i++) {
-          if (!held.isEmpty() && random.nextBoolean()) {
-            node.repay(held.remove(held.size() - 1));
-          } else {
-            long bytes = 1 + random.nextLong(3 * BLOCK);
-            if (node.borrow(bytes).isGranted()) {
-              held.add(bytes);
-              granted.incrementAndGet();
-            }
-          }
-        }
-        held.forEach(node::repay);
+        granted.addAndGet(
+            RandomChurn.run(nodes.get(worker), worker, operations, 3 * BLOCK, 0.5).granted());
       } finally {
         running.decrementAndGet();
       }
