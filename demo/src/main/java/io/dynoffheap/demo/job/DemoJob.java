@@ -13,8 +13,11 @@ import java.io.Writer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Properties;
 import org.apache.spark.SparkContext;
+import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
@@ -33,6 +36,14 @@ import org.apache.spark.util.LongAccumulator;
  *       operator allocates through a pool of the plugin, or, for the benchmarks' no-plugin
  *       baseline ({@code --native-memory malloc}), with plain malloc.
  * </ol>
+ *
+ * <p>The clock starts once the executor has run one trivial task per partition, that is when it
+ * is up (JVM started, registered with the driver, plugins initialised). The executor starts while
+ * the driver plans its first query; without this wait its start-up, several seconds of class
+ * loading and JIT compilation on the same cores, would run inside the first stage, unevenly from
+ * one run to the next. The wait itself is recorded as {@code executorsReadyMillis}, the two
+ * stages as {@code jvmStageMillis} and {@code nativeStageMillis}, both together as
+ * {@code jobMillis}.
  *
  * <p>The driver writes what happened to {@code --result} (a properties file the runner reads)
  * whether the job succeeded or not, and prints progress lines starting with "[demo]".
@@ -53,6 +64,9 @@ public final class DemoJob {
     context.addSparkListener(outcomes);
     boolean finished = false;
     try (Progress progress = new Progress(context, settings.label())) {
+      long ready = System.nanoTime();
+      awaitExecutors(context, settings.partitions());
+      result.setProperty("executorsReadyMillis", String.valueOf(millisSince(ready)));
       long jobStart = System.nanoTime();
       try {
         long start = System.nanoTime();
@@ -90,6 +104,18 @@ public final class DemoJob {
     if (!finished) {
       System.exit(1);
     }
+  }
+
+  /**
+   * Returns once the executors have run one trivial task per partition (the job's task slots),
+   * which they can only do when they are started, registered and their plugins initialised.
+   */
+  private static void awaitExecutors(SparkContext context, int slots) {
+    List<Integer> one = new ArrayList<>();
+    for (int i = 0; i < slots; i++) {
+      one.add(i);
+    }
+    JavaSparkContext.fromSparkContext(context).parallelize(one, slots).count();
   }
 
   /** Aggregates generated rows into many groups; checks that every row was counted. */

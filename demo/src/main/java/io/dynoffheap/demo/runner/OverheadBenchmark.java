@@ -12,7 +12,8 @@ import java.util.Locale;
  * <p>One warm-up pair is run and discarded (the first runs after the cluster starts pay for cold
  * page caches). Then {@code runs} pairs, alternated ABBA (plugin, none; none, plugin; ...), so a
  * slow drift of the machine's load hits both sides alike. The figure is the job's own time
- * (jobMillis: from its first stage to its last, without JVM, SparkContext and cluster start);
+ * (jobMillis: from its first stage to its last, without JVM, SparkContext, cluster and executor
+ * start);
  * the ratio is median(plugin) / median(no plugin).
  */
 final class OverheadBenchmark {

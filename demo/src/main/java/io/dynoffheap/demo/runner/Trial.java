@@ -23,7 +23,7 @@ record Trial(RunSpec spec, JobSize size, long workingSetBytes, RunResult result,
     return result.finished() && peakRssBytes >= 0 && !overContainer();
   }
 
-  /** The job's own time (from its first stage to its last; no cluster or JVM start), ms. */
+  /** The job's own time, ms: from its first stage to its last (no cluster or executor start). */
   long jobMillis() {
     return result.number("jobMillis");
   }
