@@ -11,12 +11,13 @@ import java.util.concurrent.atomic.AtomicLong;
  * the source; {@code givenBack}, the bytes ever given back to it; and {@code spent}, the bytes
  * lent to the root now plus the bytes ever given back. So the root holds
  * {@code spent - givenBack}, the task holds {@code taken - givenBack} from the source, and the
- * headroom is {@code taken - spent}. A give-back raises {@code spent} before {@code givenBack}, so a
- * reader that reads {@code givenBack} first never sees the root hold less than it does. Lending and giving back both claim headroom the same way:
+ * headroom is {@code taken - spent}. Lending and giving back both claim headroom the same way:
  * one compare-and-set raising {@code spent}, never above {@code taken}. Because {@code taken}
- * never shrinks, a borrower that read it a moment ago can only be too cautious, and because the
+ * never shrinks, a borrower that read it a moment ago can only be too cautious, and because a
  * give-back claims through the same counter as the lending, the two can never hand out the same
- * bytes: no lock, and no moment where the root holds more than was taken.
+ * bytes, and the root never holds more than was taken. A give-back raises {@code spent} before
+ * {@code givenBack}, so a reader that reads {@code givenBack} first never sees the root hold
+ * less than it does (a repay of everything it holds is never refused).
  *
  * <p>Algorithm.
  * <ol>
