@@ -10,6 +10,9 @@ import org.apache.spark.SparkContext;
 import org.apache.spark.api.plugin.DriverPlugin;
 import org.apache.spark.api.plugin.PluginContext;
 import org.apache.spark.network.util.JavaUtils;
+import org.apache.spark.resource.ExecutorResourceRequest;
+import org.apache.spark.resource.ResourceProfile;
+import org.apache.spark.resource.ResourceProfileManager;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -24,6 +27,14 @@ import org.slf4j.LoggerFactory;
  *       set, and Spark's own off-heap memory is switched off for the executors (they fetch the
  *       driver's conf after this runs), so Tungsten does not allocate native memory outside the
  *       quota. The budget is executor memory alone.
+ *   <li>Dynamic sizing on, containers: YARN and Kubernetes size every executor's container from
+ *       Spark's default resource profile, which carries spark.memory.offHeap.size when the user
+ *       enabled it. Spark 3.5 and 4.0 build that profile before plugins start, so switching
+ *       off-heap memory off here comes too late for it: the containers would be larger than the
+ *       executor memory plus overhead by memory nothing uses. Where the profile still carries
+ *       off-heap memory on such a cluster manager, the application fails at start and says
+ *       which keys to remove; elsewhere (standalone, local) the profile sizes no container.
+ *       Spark 4.1 and later build the profile after the plugins, from the corrected settings.
  *   <li>Dynamic sizing off: native memory is limited by Spark's off-heap pool, which must then
  *       be configured.
  *   <li>The memory plan (budget, task slots, per-task hint) is logged.
@@ -50,6 +61,7 @@ final class DriverSide implements DriverPlugin {
         }
       }
       sc.conf().set(OFF_HEAP_ENABLED, "false");
+      checkContainerSize(sc.master(), defaultProfileOffHeapMiB(sc));
     } else {
       checkStaticSplit(conf);
     }
@@ -73,6 +85,40 @@ final class DriverSide implements DriverPlugin {
     }
     Matcher cluster = LOCAL_CLUSTER_MASTER.matcher(master);
     return cluster.matches() ? Integer.parseInt(cluster.group(1)) : 1;
+  }
+
+  /**
+   * Off-heap MiB that Spark's default resource profile asks of each executor's container, if
+   * the profile exists yet; 0 when Spark builds it after the plugins (4.1 and later), from the
+   * configuration as this class left it.
+   */
+  static long defaultProfileOffHeapMiB(SparkContext sc) {
+    ResourceProfileManager profiles = sc.resourceProfileManager();
+    if (profiles == null) {
+      return 0;
+    }
+    ExecutorResourceRequest offHeap = profiles.defaultResourceProfile().executorResourcesJMap()
+        .get(ResourceProfile.OFFHEAP_MEM());
+    return offHeap == null ? 0 : offHeap.amount();
+  }
+
+  /**
+   * Dynamic sizing on: fails when a cluster manager that sizes containers from the default
+   * resource profile (YARN, Kubernetes) would add {@code profileOffHeapMiB} of off-heap memory
+   * that the executors never use.
+   */
+  static void checkContainerSize(String master, long profileOffHeapMiB) {
+    boolean sizesContainers = master.startsWith("yarn") || master.startsWith("k8s://");
+    if (profileOffHeapMiB > 0 && sizesContainers) {
+      throw new IllegalArgumentException("Dynamic off-heap sizing plugin: with "
+          + PluginSettings.DYNAMIC_SIZING.key() + "=true the executor's memory is "
+          + "spark.executor.memory alone, but Spark's default resource profile was built from "
+          + OFF_HEAP_ENABLED + "=true and " + OFF_HEAP_SIZE + " before the plugin started, so "
+          + master.replaceAll("://.*", "") + " would make every executor's container "
+          + profileOffHeapMiB + " MiB larger for off-heap memory that nothing uses. Remove "
+          + OFF_HEAP_ENABLED + " and " + OFF_HEAP_SIZE + " from the configuration (spark-submit "
+          + "--conf, spark-defaults.conf).");
+    }
   }
 
   /** With dynamic sizing off, Spark's off-heap pool is the limit and must exist. */

@@ -114,6 +114,30 @@ class PluginInLocalSparkTest {
     assertTrue(error.getMessage().contains("spark.memory.offHeap.size"), error.getMessage());
   }
 
+  @Test
+  void leftOverOffHeapSettingsWouldGrowYarnAndKubernetesContainersSoTheyFailThere() throws Exception {
+    try (SparkSession spark = session(true).config("spark.memory.offHeap.enabled", "true")
+        .config("spark.memory.offHeap.size", "2g").getOrCreate()) {
+      // Spark 3.5 and 4.0 built the default profile, which YARN and Kubernetes size containers
+      // from, before the plugin switched off-heap memory off; 4.1 and later build it after.
+      long profileOffHeapMiB = DriverSide.defaultProfileOffHeapMiB(spark.sparkContext());
+      assertTrue(profileOffHeapMiB == 2048 || profileOffHeapMiB == 0, "" + profileOffHeapMiB);
+      assertEquals("false", spark.sparkContext().getConf().get("spark.memory.offHeap.enabled"));
+      if (profileOffHeapMiB > 0) {
+        IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
+            () -> DriverSide.checkContainerSize("yarn", profileOffHeapMiB));
+        assertTrue(error.getMessage().contains("2048 MiB larger"), error.getMessage());
+        assertTrue(error.getMessage().contains("Remove spark.memory.offHeap.enabled and "
+            + "spark.memory.offHeap.size"), error.getMessage());
+        assertThrows(IllegalArgumentException.class,
+            () -> DriverSide.checkContainerSize("k8s://https://api:6443", profileOffHeapMiB));
+      }
+    }
+    DriverSide.checkContainerSize("spark://master:7077", 2048); // standalone: no container
+    DriverSide.checkContainerSize("local[2]", 2048);
+    DriverSide.checkContainerSize("yarn", 0);
+  }
+
   private static long reserveAndRelease(String name, long bytes) {
     TreeNode node = NativeMemory.currentTask().newNode(name);
     node.reserve(bytes);

@@ -92,6 +92,7 @@ class TaskPoolTest {
     long slack = pool.node().usedBytes();
     assertTrue(slack > 0);
     long headroom = consumer.reservedBytes() - consumer.root().usedBytes();
+    heap.set(26 * MIB - quota.nativeBytes()); // the budget has no room for the JVM consumer
     new SparkMemory.JvmConsumer(tmm, MemoryMode.ON_HEAP).take(38 * MIB);
     assertEquals(0, pool.node().usedBytes());
     assertEquals(slack + headroom, consumer.spilledBytes(), "the pool's and the task's headroom");

@@ -17,10 +17,13 @@ import java.util.function.LongUnaryOperator;
  *   <li>reclaim: take back what every running task reserved and does not use (headroom, unused
  *       blocks of native pools and Arrow allocators) in one executor-wide sweep shared by the
  *       threads short at the moment ({@link IdleReclaim}), then try again; no data is spilled;
+ *   <li>GC: take part in one executor-wide GC episode that lets the heap shrink
+ *       ({@link GcCoordinator}: shared by all waiting threads, rate-limited), then try again.
+ *       It comes before the spill: garbage on the heap costs one shared collection to give back,
+ *       while a spill writes live data out, and a heap grown by an earlier stage is the usual
+ *       reason the budget looks short;
  *   <li>spill: ask the task to free the shortfall (Spark spills the task's consumers, the task's
  *       tree spills its nodes), then try again;
- *   <li>GC: take part in one executor-wide GC episode that lets the heap shrink
- *       ({@link GcCoordinator}: shared by all waiting threads, rate-limited), then try again;
  *   <li>retry up to {@code retries} more times, sleeping {@code backoff}, 2×, 4×, … in between,
  *       each time sharing a new GC episode if the interval allows one (other tasks may finish
  *       and release memory meanwhile);
@@ -29,6 +32,10 @@ import java.util.function.LongUnaryOperator;
  *       episode could run: the interval since the last one), and what to change.
  * </ol>
  * A denial leaves nothing admitted. The ladder holds no lock while it spills, collects or sleeps.
+ *
+ * <p>{@link #roomForJvm} climbs the first two rungs for a JVM consumer of Spark's that the
+ * native tree's registration stands in the way of: how much room the budget has for it, after
+ * an idle reclaim and one shared GC episode when it is short.
  */
 public final class ShortfallLadder {
   /** The setting that changes every denial of the quota. */
@@ -88,13 +95,9 @@ public final class ShortfallLadder {
     if (admitted > 0) {
       return Grant.of(admitted);
     }
-    long spilled = spill.applyAsLong(Math.max(1, min - quota.room()));
-    admitted = quota.tryAdmit(min, max);
-    if (admitted > 0) {
-      return Grant.of(admitted);
-    }
     long seenEpisodes = episodesBefore;
     long sleepNanos = backoffNanos;
+    long spilled = 0;
     for (int attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0) {
         if (!sleep(sleepNanos)) {
@@ -108,10 +111,37 @@ public final class ShortfallLadder {
         return Grant.of(admitted);
       }
       seenEpisodes = gc.completedEpisodes();
+      if (attempt == 0) {
+        spilled = spill.applyAsLong(Math.max(1, min - quota.room()));
+        admitted = quota.tryAdmit(min, max);
+        if (admitted > 0) {
+          return Grant.of(admitted);
+        }
+      }
     }
     return Grant.denied(Borrowing.denied(
         describeShortfall(min, reclaimed, spilled, gc.completedEpisodes() - episodesBefore),
         BUDGET_SETTING));
+  }
+
+  /**
+   * Room the budget has for {@code bytes} more of Spark's JVM memory on the heap: the quota's
+   * room now, or when that is short, after one idle reclaim and then one shared GC episode (which
+   * the minimum interval may refuse). May be less than {@code bytes}, or negative.
+   */
+  public long roomForJvm(long bytes) {
+    long room = quota.room();
+    if (room >= bytes) {
+      return room;
+    }
+    long episodesBefore = gc.completedEpisodes();
+    idle.reclaim();
+    room = quota.room();
+    if (room >= bytes) {
+      return room;
+    }
+    gc.collectAfter(episodesBefore);
+    return quota.room();
   }
 
   private String describeShortfall(long bytes, IdleReclaim.Sweep reclaimed, long spilled,

@@ -20,16 +20,21 @@ import org.apache.spark.memory.TaskMemoryManager;
  *       with Spark's static split today. Consumer mode OFF_HEAP; a block Spark does not grant in
  *       full is taken as far as the task needs it, and denied below that.
  *   <li>{@link #dynamic}: dynamic off-heap sizing. The hard limit is the executor quota, reached
- *       through the {@link ShortfallLadder}; Spark's execution pool is not a cap. The consumer is
- *       ON_HEAP so that it competes with Spark's JVM-side consumers: a native block first asks
- *       Spark for the bytes, which makes Spark spill JVM consumers of the task when its pool is
- *       short (TaskMemoryManager spills only consumers of the requester's mode), and JVM
- *       consumers short of memory make Spark spill this tree. Whatever Spark grants is held as a
- *       registration; a shortfall there is no denial.
+ *       through the {@link ShortfallLadder}; Spark's execution pool is neither a cap nor a reason
+ *       to spill. The consumer is ON_HEAP, in the pool of Spark's JVM-side consumers
+ *       (TaskMemoryManager spills only consumers of the requester's mode), and registers there
+ *       only what the pool has free ({@link SparkExecutionPool}): a native block admitted by the
+ *       quota never makes Spark spill a sort or an aggregation. The registration is how Spark's
+ *       consumers reach the quota: a JVM consumer short of pool makes Spark ask this tree to
+ *       spill, and the tree hands back registration for it without freeing native memory as
+ *       long as the budget has room for the JVM consumer's request (after reclaiming idle
+ *       reservations and one shared GC episode if needed); only when the budget is short does
+ *       the tree spill native memory for it.
  * </ul>
  *
  * <p>Spill: when Spark calls {@link #spill(long, MemoryConsumer)} (or the ladder spills for its
- * shortfall), the reservation first gives back its headroom, then the tree runs the
+ * shortfall) and the registration cannot answer it, the reservation first gives back its
+ * headroom, then the tree runs the
  * {@link SpillPhase#SHRINK} phase over all nodes, largest first, then {@link SpillPhase#SPILL}
  * while more is wanted, and what the nodes gave back leaves the reservation at once. In dynamic
  * mode a spill that Spark asks of this consumer for its own request is refused: that request does
@@ -51,6 +56,9 @@ import org.apache.spark.memory.TaskMemoryManager;
  */
 public final class TreeMemoryConsumer extends MemoryConsumer {
   private final boolean sparkIsLimit;
+  private final ShortfallLadder ladder;
+  /** Dynamic sizing's non-spilling registration; null: through the TaskMemoryManager. */
+  private final SparkExecutionPool pool;
   private final SparkRegistration spark = new SparkRegistration();
   private final TaskReservation reservation;
   private final TreeNode root;
@@ -63,6 +71,8 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
       ShortfallLadder ladder, MemoryStats stats) {
     super(tmm, mode);
     this.sparkIsLimit = ladder == null;
+    this.ladder = ladder;
+    this.pool = sparkIsLimit ? null : SparkExecutionPool.of(tmm);
     this.stats = stats;
     BlockSource source = sparkIsLimit ? spark : new QuotaSource(spark, ladder, this::spillForShortfall);
     this.reservation = new TaskReservation(source, blockSize, stats);
@@ -102,12 +112,24 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
     return spilledBytes.sum();
   }
 
+  /**
+   * Spark asks for {@code size} bytes for {@code trigger}: what a reclaim left owed goes back
+   * first; with dynamic sizing, registration is handed back as far as the budget has room for
+   * the trigger's request; only the rest is spilled from the tree.
+   */
   @Override
   public long spill(long size, MemoryConsumer trigger) {
     if (trigger == this && !sparkIsLimit) {
       return 0;
     }
-    return spark.settle() + spillTree(size);
+    long freed = spark.settle();
+    if (!sparkIsLimit && freed < size) {
+      freed += spark.handBack(size - freed);
+    }
+    if (freed < size) {
+      freed += spillTree(size - freed);
+    }
+    return freed;
   }
 
   /**
@@ -127,7 +149,7 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
   public List<MemoryLeak> close() {
     List<MemoryLeak> leaks = root.close();
     reservation.close();
-    spark.settle();
+    spark.close();
     return leaks;
   }
 
@@ -167,17 +189,22 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
   /**
    * This consumer's account with Spark: where the reservation's blocks end. Bytes given back from
    * a foreign thread are owed and freed, under the TaskMemoryManager's monitor, at the start of
-   * the next take, give or settle.
+   * the next take, give or settle. With dynamic sizing the bytes register through the
+   * {@link SparkExecutionPool} (what the pool has free, nobody spilled), after one byte taken
+   * and given back through the TaskMemoryManager, which puts this consumer on its list of
+   * consumers to ask for spills (Spark never takes a consumer off that list).
    */
   private final class SparkRegistration implements BlockSource {
     private final AtomicLong owed = new AtomicLong();
+    /** On the TaskMemoryManager's list of consumers; guarded by its monitor. */
+    private boolean joined;
 
     @Override
     public Grant take(long min, long max) {
       long granted;
       synchronized (taskMemoryManager) {
         freeLocked(owed.getAndSet(0));
-        granted = acquireMemory(max);
+        granted = acquireLocked(max);
         if (granted < min && sparkIsLimit) {
           if (granted > 0) {
             freeMemory(granted);
@@ -217,16 +244,58 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
     }
 
     /**
+     * Dynamic sizing, inside a spill Spark asks for a JVM consumer: frees up to {@code wanted}
+     * bytes of registration, as far as the budget has room for them on the heap; the native
+     * memory stays. Returns the bytes Spark got back.
+     */
+    long handBack(long wanted) {
+      synchronized (taskMemoryManager) {
+        long bytes = Math.min(Math.min(wanted, registered), ladder.roomForJvm(wanted));
+        return freeLocked(bytes);
+      }
+    }
+
+    /** Frees what is owed and anything still registered: the task is closing. */
+    void close() {
+      synchronized (taskMemoryManager) {
+        freeLocked(registered + owed.getAndSet(0));
+      }
+    }
+
+    /** Takes up to {@code max} bytes from Spark; holds the manager's monitor. */
+    private long acquireLocked(long max) {
+      if (pool == null) {
+        return acquireMemory(max);
+      }
+      if (!joined) {
+        long joinByte = acquireMemory(1);
+        if (joinByte > 0) {
+          freeMemory(joinByte);
+        }
+        joined = true;
+      }
+      long granted = pool.takeFree(max);
+      used += granted;
+      return granted;
+    }
+
+    /**
      * Frees {@code bytes} (as far as Spark registered them) and returns what was freed; holds the
      * manager's monitor.
      */
     private long freeLocked(long bytes) {
       long toSpark = Math.min(bytes, registered);
-      if (toSpark > 0) {
-        freeMemory(toSpark);
-        registered -= toSpark;
+      if (toSpark <= 0) {
+        return 0;
       }
-      return Math.max(0, toSpark);
+      if (pool == null) {
+        freeMemory(toSpark);
+      } else {
+        pool.give(toSpark);
+        used -= toSpark;
+      }
+      registered -= toSpark;
+      return toSpark;
     }
   }
 }

@@ -54,30 +54,59 @@ class DynamicSizingTest {
   }
 
   @Test
-  void aShortNativeRequestMakesSparkSpillJvmConsumersBeforeAnyGc() {
+  void aNativeBlockTheQuotaAdmitsMakesNoSparkConsumerSpill() {
     JvmConsumer sorter = new JvmConsumer(tmm, MemoryMode.ON_HEAP);
     assertEquals(30 * MIB, sorter.take(30 * MIB));
     root.newChild("op").reserve(20 * MIB);
-    assertEquals(30 * MIB, sorter.spilled);
-    assertEquals(24 * MIB, consumer.getUsed(), "20 MiB rounded up to whole blocks");
+    assertEquals(0, sorter.spilled, "the quota had room: nothing of Spark's was spilled");
+    assertEquals(24 * MIB, quota.nativeBytes(), "20 MiB rounded up to whole blocks");
+    assertEquals(tmm.getMemoryConsumptionForThisTask() - 30 * MIB, consumer.getUsed(),
+        "registered: what the pool had free");
+    assertTrue(consumer.getUsed() > 0 && consumer.getUsed() < 24 * MIB, "" + consumer.getUsed());
     assertEquals(0, collections.get());
   }
 
   @Test
-  void aJvmConsumerShortOfMemoryMakesSparkSpillTheNativeTree() {
+  void whenTheBudgetIsShortANativeRequestMakesSparkSpillJvmConsumers() {
+    JvmConsumer sorter = new JvmConsumer(tmm, MemoryMode.ON_HEAP);
+    assertEquals(30 * MIB, sorter.take(30 * MIB));
+    committedHeap.set(BUDGET - 10 * MIB);
+    // The ladder's spill step asks Spark for the shortfall; Spark spills the sorter for it (the
+    // fake heap does not shrink, so the quota stays short and the request is denied in the end).
+    assertFalse(root.newChild("op").borrow(20 * MIB).isGranted());
+    assertEquals(30 * MIB, sorter.spilled);
+    assertEquals(1, collections.get(), "the GC episode came first");
+    assertEquals(0, quota.nativeBytes());
+  }
+
+  @Test
+  void aJvmConsumerShortOfPoolGetsRegistrationBackWhileTheBudgetHasRoom() {
     AtomicInteger spillCalls = new AtomicInteger();
-    TreeNode pool = root.newChild("pool", TreeNode.UNLIMITED, (node, phase, bytes) -> {
-      spillCalls.incrementAndGet();
-      long held = node.usedBytes();
-      if (phase == SpillPhase.SPILL && held > 0) {
-        node.repay(held);
-        return held;
-      }
-      return 0;
-    });
+    TreeNode pool = root.newChild("pool", TreeNode.UNLIMITED, spillAll(spillCalls));
     pool.reserve(30 * MIB);
     JvmConsumer sorter = new JvmConsumer(tmm, MemoryMode.ON_HEAP);
     assertEquals(30 * MIB, sorter.take(30 * MIB));
+    assertEquals(0, spillCalls.get(), "no native memory was spilled");
+    assertEquals(30 * MIB, pool.usedBytes());
+    assertEquals(32 * MIB, quota.nativeBytes(), "native memory stays counted by the quota");
+    assertEquals(0, consumer.spilledBytes());
+    assertTrue(consumer.getUsed() < 10 * MIB, "registration handed back: " + consumer.getUsed());
+    assertEquals(0, collections.get());
+    pool.repay(30 * MIB);
+    assertEquals(List.of(), consumer.close());
+    assertEquals(0, consumer.getUsed());
+    assertEquals(30 * MIB, tmm.getMemoryConsumptionForThisTask(), "only the sorter's");
+  }
+
+  @Test
+  void aJvmConsumerShortOfPoolWhenTheBudgetIsShortMakesSparkSpillTheNativeTree() {
+    AtomicInteger spillCalls = new AtomicInteger();
+    TreeNode pool = root.newChild("pool", TreeNode.UNLIMITED, spillAll(spillCalls));
+    pool.reserve(30 * MIB);
+    committedHeap.set(BUDGET - quota.nativeBytes());
+    JvmConsumer sorter = new JvmConsumer(tmm, MemoryMode.ON_HEAP);
+    assertEquals(30 * MIB, sorter.take(30 * MIB));
+    assertEquals(1, collections.get(), "one GC episode first, which did not help");
     assertEquals(2, spillCalls.get(), "shrink, then spill");
     assertEquals(0, pool.usedBytes());
     assertEquals(0, quota.nativeBytes());
@@ -85,7 +114,7 @@ class DynamicSizingTest {
   }
 
   @Test
-  void whenTheQuotaIsShortTheTaskSpillsItsOwnNodesBeforeAnyGc() {
+  void whenAGcDoesNotHelpTheTaskSpillsItsOwnNodes() {
     TreeNode cache = root.newChild("cache", TreeNode.UNLIMITED, (node, phase, bytes) -> {
       if (phase != SpillPhase.SPILL) {
         return 0;
@@ -97,7 +126,7 @@ class DynamicSizingTest {
     root.newChild("op").reserve(20 * MIB); // 100 heap + 150 + 20 > 256: 14 MiB must go
     assertEquals(136 * MIB, cache.usedBytes());
     assertEquals(BUDGET, committedHeap.get() + quota.nativeBytes());
-    assertEquals(0, collections.get());
+    assertEquals(1, collections.get(), "the GC episode came before the spill");
   }
 
   @Test
@@ -140,17 +169,13 @@ class DynamicSizingTest {
   void eightThreadsShortTogetherCauseOneGcEpisode() throws Exception {
     committedHeap.set(BUDGET - MIB);
     CountDownLatch allShort = new CountDownLatch(8);
-    // The episode lasts until all 8 threads have hit the shortfall (the spill step runs there).
+    List<Thread> threads = new ArrayList<>();
+    // The episode lasts until the 7 other threads wait for it (the GC step comes before the spill).
     GcCoordinator slow = new GcCoordinator(() -> {
       collections.incrementAndGet();
-      try {
-        allShort.await(30, TimeUnit.SECONDS);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
+      awaitOthersWaiting(threads, 30);
     }, HeapShrink.of(false), TimeUnit.HOURS.toNanos(1), System::nanoTime);
     ShortfallLadder shared = new ShortfallLadder(quota, new IdleReclaim(), slow, 3, 1);
-    List<Thread> threads = new ArrayList<>();
     AtomicInteger denied = new AtomicInteger();
     for (int t = 0; t < 8; t++) {
       threads.add(new Thread(() -> {
@@ -183,5 +208,27 @@ class DynamicSizingTest {
     assertFalse(borrowing.isGranted());
     assertEquals(0, tmm.getMemoryConsumptionForThisTask());
     assertEquals(0, consumer.getUsed());
+  }
+
+  private static Spiller spillAll(AtomicInteger calls) {
+    return (node, phase, bytes) -> {
+      calls.incrementAndGet();
+      long held = node.usedBytes();
+      if (phase == SpillPhase.SPILL && held > 0) {
+        node.repay(held);
+        return held;
+      }
+      return 0;
+    };
+  }
+
+  /** Waits until every thread of {@code threads} but the caller is blocked (at most the limit). */
+  private static void awaitOthersWaiting(List<Thread> threads, int seconds) {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+    while (System.nanoTime() < deadline && threads.stream()
+        .filter(thread -> thread != Thread.currentThread())
+        .anyMatch(thread -> thread.getState() != Thread.State.WAITING)) {
+      Thread.onSpinWait();
+    }
   }
 }

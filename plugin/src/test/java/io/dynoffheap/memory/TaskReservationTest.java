@@ -141,6 +141,7 @@ class TaskReservationTest {
     TreeMemoryConsumer task = task(quota);
     TreeNode op = task.root().newChild("op");
     op.reserve(3 * MIB);
+    committedHeap.set(1024 * MIB - quota.nativeBytes()); // no room to hand registration back
     JvmConsumer sorter = new JvmConsumer(tmm, MemoryMode.ON_HEAP);
     long freed = task.spill(MIB, sorter);
     assertEquals(5 * MIB, freed, "the unused part of the block, before any node is asked");
