@@ -20,6 +20,11 @@ import org.slf4j.LoggerFactory;
  *       with the heap allowed to shrink ({@link HeapShrink}), and wakes all waiters.
  * </ol>
  * So N threads short at the same moment cause one episode, whatever N is.
+ *
+ * <p>{@link #collectAfterSpill(long)} is the same without step 3: for a thread whose spill just
+ * freed memory that only a collection turns into room (Spark's JVM consumers freed heap pages).
+ * Each such episode follows a spill that freed something, so it cannot repeat without work
+ * being written out between, and it is still shared by every thread waiting at that moment.
  */
 public final class GcCoordinator {
   private static final Logger LOG = LoggerFactory.getLogger(GcCoordinator.class);
@@ -77,6 +82,18 @@ public final class GcCoordinator {
    * because of the minimum interval, or when the thread was interrupted while waiting.
    */
   public boolean collectAfter(long seenEpisodes) {
+    return collect(seenEpisodes, true);
+  }
+
+  /**
+   * As {@link #collectAfter(long)}, but not held back by the minimum interval: the caller's
+   * spill has just freed memory that needs a collection to become room.
+   */
+  public boolean collectAfterSpill(long seenEpisodes) {
+    return collect(seenEpisodes, false);
+  }
+
+  private boolean collect(long seenEpisodes, boolean honourInterval) {
     synchronized (this) {
       while (true) {
         if (completed > seenEpisodes) {
@@ -92,7 +109,8 @@ public final class GcCoordinator {
           return false;
         }
       }
-      if (completed > 0 && nanoClock.getAsLong() - lastEndNanos < minIntervalNanos) {
+      if (honourInterval && completed > 0
+          && nanoClock.getAsLong() - lastEndNanos < minIntervalNanos) {
         return false;
       }
       running = true;

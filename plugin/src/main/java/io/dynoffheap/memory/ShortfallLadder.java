@@ -23,7 +23,10 @@ import java.util.function.LongUnaryOperator;
  *       while a spill writes live data out, and a heap grown by an earlier stage is the usual
  *       reason the budget looks short;
  *   <li>spill: ask the task to free the shortfall (Spark spills the task's consumers, the task's
- *       tree spills its nodes), then try again;
+ *       tree spills its nodes), then try again; if the spill freed memory and the quota is still
+ *       short, what it freed is heap that only a collection gives back: one more shared episode,
+ *       which the minimum interval does not hold back ({@link GcCoordinator#collectAfterSpill}),
+ *       and try again;
  *   <li>retry up to {@code retries} more times, sleeping {@code backoff}, 2×, 4×, … in between,
  *       each time sharing a new GC episode if the interval allows one (other tasks may finish
  *       and release memory meanwhile);
@@ -116,6 +119,14 @@ public final class ShortfallLadder {
         admitted = quota.tryAdmit(min, max);
         if (admitted > 0) {
           return Grant.of(admitted);
+        }
+        if (spilled > 0) {
+          gc.collectAfterSpill(seenEpisodes);
+          admitted = quota.tryAdmit(min, max);
+          if (admitted > 0) {
+            return Grant.of(admitted);
+          }
+          seenEpisodes = gc.completedEpisodes();
         }
       }
     }

@@ -174,16 +174,20 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
   /**
    * The ladder's spill step: asks Spark for the shortfall, which spills the task's JVM-side
    * consumers if Spark's pool is short, and hands it straight back; then spills this tree for
-   * what the quota still lacks. Returns what the tree freed.
+   * what those did not free. Returns what both freed (what the JVM consumers freed is heap, room
+   * for the quota once a collection has run).
    */
   private long spillForShortfall(long shortfall) {
+    long freedBySpark;
     synchronized (taskMemoryManager) {
+      long before = taskMemoryManager.getMemoryConsumptionForThisTask();
       long granted = acquireMemory(shortfall);
+      freedBySpark = Math.max(0, before + granted - taskMemoryManager.getMemoryConsumptionForThisTask());
       if (granted > 0) {
         freeMemory(granted);
       }
     }
-    return spillTree(shortfall);
+    return freedBySpark >= shortfall ? freedBySpark : freedBySpark + spillTree(shortfall - freedBySpark);
   }
 
   /**

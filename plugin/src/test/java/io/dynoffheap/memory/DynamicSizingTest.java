@@ -67,16 +67,23 @@ class DynamicSizingTest {
   }
 
   @Test
-  void whenTheBudgetIsShortANativeRequestMakesSparkSpillJvmConsumers() {
+  void whenTheBudgetIsShortSparkSpillsJvmConsumersAndOneMoreGcTurnsThatIntoRoom() {
     JvmConsumer sorter = new JvmConsumer(tmm, MemoryMode.ON_HEAP);
     assertEquals(30 * MIB, sorter.take(30 * MIB));
-    committedHeap.set(BUDGET - 10 * MIB);
-    // The ladder's spill step asks Spark for the shortfall; Spark spills the sorter for it (the
-    // fake heap does not shrink, so the quota stays short and the request is denied in the end).
-    assertFalse(root.newChild("op").borrow(20 * MIB).isGranted());
-    assertEquals(30 * MIB, sorter.spilled);
-    assertEquals(1, collections.get(), "the GC episode came first");
-    assertEquals(0, quota.nativeBytes());
+    committedHeap.set(BUDGET - 10 * MIB); // the sorter's pages are part of this heap
+    AtomicInteger episodes = new AtomicInteger();
+    GcCoordinator heapFollowsSorter = new GcCoordinator(() -> {
+      episodes.incrementAndGet();
+      committedHeap.set(BUDGET - 10 * MIB - sorter.spilled);
+    }, HeapShrink.of(false), TimeUnit.HOURS.toNanos(1), System::nanoTime);
+    TreeMemoryConsumer task = TreeMemoryConsumer.dynamic(tmm, "task-9", BLOCK,
+        new ShortfallLadder(quota, new IdleReclaim(), heapFollowsSorter, 2, 1), new MemoryStats());
+    task.root().newChild("op").reserve(20 * MIB);
+    assertEquals(30 * MIB, sorter.spilled, "the ladder's spill step made Spark spill the sorter");
+    assertEquals(2, episodes.get(), "one before the spill, which freed nothing, and one after it, "
+        + "which the interval did not hold back");
+    assertEquals(0, task.spilledBytes(), "the native tree itself spilled nothing");
+    assertEquals(24 * MIB, quota.nativeBytes());
   }
 
   @Test

@@ -47,6 +47,22 @@ class GcCoordinatorTest {
   }
 
   @Test
+  void anEpisodeAfterASpillIsNotHeldBackByTheInterval() {
+    AtomicLong now = new AtomicLong(0);
+    AtomicInteger collections = new AtomicInteger();
+    GcCoordinator gc = new GcCoordinator(collections::incrementAndGet, HeapShrink.of(false), 1000,
+        now::get);
+    assertTrue(gc.collectAfter(0));
+    now.set(10);
+    assertFalse(gc.collectAfter(1), "too soon for an ordinary episode");
+    assertTrue(gc.collectAfterSpill(1), "a spill freed heap: collect now");
+    assertEquals(2, collections.get());
+    assertTrue(gc.collectAfterSpill(1), "served by the episode since the caller looked");
+    assertEquals(2, collections.get());
+    assertFalse(gc.collectAfter(2), "the interval counts from the last episode, also this one");
+  }
+
+  @Test
   void episodesAreRateLimited() {
     AtomicLong now = new AtomicLong(0);
     AtomicInteger collections = new AtomicInteger();
