@@ -12,20 +12,26 @@ import java.nio.file.Path;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import org.apache.spark.SparkEnv;
+import org.apache.spark.memory.MemoryManager;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Samples one executor's memory at a fixed interval into a CSV file, so users can draw the
  * picture of their own jobs: committed heap and tracked native bytes against the budget, with
- * the running counts of GC episodes, spilled bytes and denials (a rise marks an event).
+ * the running counts of GC episodes, spilled bytes and denials (a rise marks an event), Spark's
+ * own off-heap execution and storage memory (Tungsten pages and off-heap cached blocks, outside
+ * the heap and outside the plugin's native bytes: the static split's, 0 with dynamic sizing,
+ * which switches Spark's off-heap memory off), and the process's resident set (-1 where the
+ * system does not say), so every byte the executor's memory manager knows it holds is shown.
  *
  * <p>Columns: {@value #HEADER}. One daemon thread; a line is flushed at every sample, so the
  * file is complete up to the last sample even if the executor is killed.
  */
 final class MemoryTimeline implements AutoCloseable {
   static final String HEADER = "epoch_ms,budget,committed_heap,native_bytes,gc_episodes,gc_time_ms,"
-      + "spilled_bytes,reservations_denied";
+      + "spilled_bytes,reservations_denied,spark_offheap_execution,spark_offheap_storage,rss_bytes";
   private static final Logger LOG = LoggerFactory.getLogger(MemoryTimeline.class);
 
   private final Path file;
@@ -69,11 +75,18 @@ final class MemoryTimeline implements AutoCloseable {
     ExecutorQuota quota = memory.quota();
     GcCoordinator gc = memory.gc();
     MemoryStats stats = memory.stats();
+    MemoryManager spark = SparkEnv.get() == null ? null : SparkEnv.get().memoryManager();
+    // The static split registers the plugin's native blocks in Spark's off-heap execution pool.
+    long pluginInSparkOffHeap = memory.settings().dynamicSizing() ? 0 : stats.nativeBytes();
+    long sparkOffHeapExecution = spark == null ? 0
+        : Math.max(0, spark.offHeapExecutionMemoryUsed() - pluginInSparkOffHeap);
+    long sparkOffHeapStorage = spark == null ? 0 : spark.offHeapStorageMemoryUsed();
     try {
       out.write(System.currentTimeMillis() + "," + quota.budget() + "," + quota.committedHeap() + ","
           + stats.nativeBytes() + "," + gc.completedEpisodes() + ","
           + TimeUnit.NANOSECONDS.toMillis(gc.totalEpisodeNanos()) + "," + stats.spilledBytes() + ","
-          + stats.denied() + "\n");
+          + stats.denied() + "," + sparkOffHeapExecution + "," + sparkOffHeapStorage + ","
+          + ResidentMemory.bytes() + "\n");
       out.flush();
     } catch (IOException e) {
       throw new UncheckedIOException(e); // ends the schedule: one failure, no log storm

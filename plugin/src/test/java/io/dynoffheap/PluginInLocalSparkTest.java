@@ -64,7 +64,10 @@ class PluginInLocalSparkTest {
       List<String> lines = Files.readAllLines(files.findFirst().orElseThrow());
       assertEquals(MemoryTimeline.HEADER, lines.get(0));
       assertTrue(lines.size() > 1, "at least one sample");
-      assertEquals(8, lines.get(1).split(",").length);
+      String[] sample = lines.get(1).split(",");
+      assertEquals(11, sample.length);
+      assertEquals("0", sample[8], "dynamic sizing: Spark's off-heap execution memory is off");
+      assertTrue(Long.parseLong(sample[10]) > 16 * MIB, "the resident set: " + sample[10]);
     }
   }
 

@@ -29,7 +29,10 @@ final class Comparison {
         + (run.spec().isDynamic() ? " (heap)" : " (heap + off-heap)")));
     rows.add(row("peak tracked native bytes", run -> Sizes.format(run.maxOverExecutors(Timeline::peakNativeBytes))));
     rows.add(row("peak committed heap", run -> Sizes.format(run.maxOverExecutors(Timeline::peakCommittedHeap))));
-    rows.add(row("peak heap + native", run -> Sizes.format(run.maxOverExecutors(Timeline::peakTotal))));
+    rows.add(row("peak Spark off-heap (own pages)", run -> Sizes.format(run.maxOverExecutors(Timeline::peakSparkOffHeap))));
+    rows.add(row("peak heap + native + Spark off-heap", run -> Sizes.format(run.maxOverExecutors(Timeline::peakTotal))));
+    rows.add(row("peak RSS (timeline)", run -> run.maxOverExecutors(Timeline::peakRss) < 0 ? "n/a"
+        : Sizes.format(run.maxOverExecutors(Timeline::peakRss))));
     rows.add(row("GC episodes (plugin)", run -> timelineCount(run) ? run.sumOverExecutors(Timeline::gcEpisodes)
         + " (" + run.sumOverExecutors(Timeline::gcTimeMillis) + " ms)" : "n/a"));
     rows.add(row("native operator spills", run -> run.number("nativeSpills") < 0 ? "n/a"

@@ -11,20 +11,32 @@ import java.util.stream.Stream;
 
 /**
  * One executor's memory timeline, as the plugin's sampler writes it (spark.dynoffheap.timeline.dir,
- * one CSV per executor): {@value #HEADER}. The last four columns are running totals since the
- * executor started; a rise between two samples marks an event (a GC episode, a spill, a denial).
+ * one CSV per executor): {@value #HEADER}. gc_episodes to reservations_denied are running totals
+ * since the executor started; a rise between two samples marks an event (a GC episode, a spill, a
+ * denial). The Spark off-heap columns are Spark's own off-heap memory (the static split's Tungsten
+ * pages), the last the process's resident set (-1: unknown).
  */
 record Timeline(Path file, List<Timeline.Sample> samples) {
   static final String HEADER = "epoch_ms,budget,committed_heap,native_bytes,gc_episodes,gc_time_ms,"
-      + "spilled_bytes,reservations_denied";
+      + "spilled_bytes,reservations_denied,spark_offheap_execution,spark_offheap_storage,rss_bytes";
+  private static final int COLUMNS = 11;
 
   /** One line of the CSV. */
   record Sample(long epochMillis, long budget, long committedHeap, long nativeBytes,
-      long gcEpisodes, long gcTimeMillis, long spilledBytes, long denied) {
+      long gcEpisodes, long gcTimeMillis, long spilledBytes, long denied,
+      long sparkOffHeapExecution, long sparkOffHeapStorage, long rssBytes) {
 
-    /** What the executor's process holds of the budget: committed heap plus native bytes. */
+    /** Spark's own off-heap memory: execution pages and cached blocks. */
+    long sparkOffHeap() {
+      return sparkOffHeapExecution + sparkOffHeapStorage;
+    }
+
+    /**
+     * Everything the executor's memory manager knows it holds: committed heap, the plugin's
+     * native bytes and Spark's own off-heap memory.
+     */
     long total() {
-      return committedHeap + nativeBytes;
+      return committedHeap + nativeBytes + sparkOffHeap();
     }
   }
 
@@ -41,19 +53,19 @@ record Timeline(Path file, List<Timeline.Sample> samples) {
     List<Sample> samples = new ArrayList<>();
     for (String line : lines.subList(1, lines.size())) {
       String[] fields = line.trim().split(",");
-      if (fields.length != 8) {
+      if (fields.length != COLUMNS) {
         continue;
       }
-      long[] values = new long[8];
+      long[] values = new long[COLUMNS];
       try {
-        for (int i = 0; i < 8; i++) {
+        for (int i = 0; i < COLUMNS; i++) {
           values[i] = Long.parseLong(fields[i]);
         }
       } catch (NumberFormatException e) {
         continue;
       }
       samples.add(new Sample(values[0], values[1], values[2], values[3], values[4], values[5],
-          values[6], values[7]));
+          values[6], values[7], values[8], values[9], values[10]));
     }
     return new Timeline(file, List.copyOf(samples));
   }
@@ -98,8 +110,17 @@ record Timeline(Path file, List<Timeline.Sample> samples) {
     return max(Sample::nativeBytes);
   }
 
+  long peakSparkOffHeap() {
+    return max(Sample::sparkOffHeap);
+  }
+
   long peakTotal() {
     return max(Sample::total);
+  }
+
+  /** The largest resident set sampled; -1 when the executor could not read it. */
+  long peakRss() {
+    return samples.isEmpty() ? -1 : max(Sample::rssBytes);
   }
 
   /** GC episodes the plugin ran (a running total, so the last sample's value). */

@@ -28,6 +28,8 @@ final class TimelineChart {
   static final String GRANTED = "#7f7f7f";
   static final String GC = "#9467bd";
   static final String SPILL = "#8c564b";
+  static final String SPARK_OFF_HEAP = "#2ca02c";
+  static final String RSS = "#17becf";
   static final String DENIED = "#d62728";
   private static final String GRID = "#e6e6e6";
   private static final String AXIS_TEXT = "#555555";
@@ -42,7 +44,8 @@ final class TimelineChart {
         for (Timeline timeline : run.timelines()) {
           if (!timeline.isEmpty()) {
             seconds = Math.max(seconds, (timeline.endMillis() - timeline.startMillis()) / 1000.0);
-            bytes = Math.max(bytes, Math.max(timeline.budget(), timeline.peakTotal()));
+            bytes = Math.max(bytes, Math.max(timeline.budget(),
+                Math.max(timeline.peakTotal(), timeline.peakRss())));
           }
         }
       }
@@ -68,7 +71,8 @@ final class TimelineChart {
   String svg() {
     SvgCanvas canvas = new SvgCanvas(WIDTH, HEIGHT);
     draw(canvas);
-    return canvas.toSvg(title + ": committed heap, tracked native bytes and their sum over time");
+    return canvas.toSvg(title + ": committed heap, tracked native bytes, Spark's off-heap memory,"
+        + " their sum and the resident set over time");
   }
 
   void draw(Canvas c) {
@@ -80,8 +84,14 @@ final class TimelineChart {
     drawEvents(c);
     // The sum first and widest: where native memory is zero it runs under the heap line.
     drawSeries(c, Timeline.Sample::total, new Pen(TOTAL, 3.5));
+    if (timeline.peakRss() > 0) {
+      drawSeries(c, Timeline.Sample::rssBytes, new Pen(RSS, 1.5, 3, 2));
+    }
     drawSeries(c, Timeline.Sample::committedHeap, new Pen(HEAP, 2));
     drawSeries(c, Timeline.Sample::nativeBytes, new Pen(NATIVE, 2));
+    if (timeline.peakSparkOffHeap() > 0) {
+      drawSeries(c, Timeline.Sample::sparkOffHeap, new Pen(SPARK_OFF_HEAP, 2));
+    }
     drawDenials(c);
     c.rect(LEFT, TOP, plotWidth, plotHeight, null, new Pen("#999999", 1));
     drawLegend(c);
@@ -91,9 +101,11 @@ final class TimelineChart {
     if (timeline.isEmpty()) {
       return "no samples: the executor wrote no timeline";
     }
-    return String.format(Locale.ROOT, "peaks: heap %s, native %s, heap + native %s; %d samples "
-        + "over %.1f s", Sizes.format(timeline.peakCommittedHeap()),
-        Sizes.format(timeline.peakNativeBytes()), Sizes.format(timeline.peakTotal()),
+    return String.format(Locale.ROOT, "peaks: heap %s, native %s, Spark off-heap %s, all three %s,"
+        + " RSS %s; %d samples over %.1f s", Sizes.format(timeline.peakCommittedHeap()),
+        Sizes.format(timeline.peakNativeBytes()), Sizes.format(timeline.peakSparkOffHeap()),
+        Sizes.format(timeline.peakTotal()),
+        timeline.peakRss() < 0 ? "n/a" : Sizes.format(timeline.peakRss()),
         timeline.samples().size(), (timeline.endMillis() - timeline.startMillis()) / 1000.0);
   }
 
@@ -195,7 +207,9 @@ final class TimelineChart {
     double x = LEFT;
     x = legendLine(c, x, y, new Pen(HEAP, 2), "committed heap");
     x = legendLine(c, x, y, new Pen(NATIVE, 2), "tracked native bytes");
-    legendLine(c, x, y, new Pen(TOTAL, 3.5), "heap + native");
+    x = legendLine(c, x, y, new Pen(SPARK_OFF_HEAP, 2), "Spark off-heap");
+    x = legendLine(c, x, y, new Pen(TOTAL, 3.5), "sum of the three");
+    legendLine(c, x, y, new Pen(RSS, 1.5, 3, 2), "resident set (RSS)");
     y += 20;
     x = LEFT;
     x = legendLine(c, x, y, new Pen(LIMIT, 1.5, 8, 4), "limits (dashed, labelled)");

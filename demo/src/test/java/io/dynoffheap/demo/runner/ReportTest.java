@@ -48,13 +48,13 @@ class ReportTest {
   private static List<RunResult> twoRuns(Path dir) throws IOException {
     return List.of(
         run(dir, RunSpec.dynamic(RunSpec.DEMO_EXECUTOR_MEMORY_BYTES), true,
-            new long[] {1024 * MIB, 900 * MIB, 0, 0, 0, 0, 0},
-            new long[] {1024 * MIB, 150 * MIB, 300 * MIB, 1, 60, 0, 0},
-            new long[] {1024 * MIB, 160 * MIB, 310 * MIB, 1, 60, 0, 0}),
+            new long[] {1024 * MIB, 900 * MIB, 0, 0, 0, 0, 0, 0, 0, 960 * MIB},
+            new long[] {1024 * MIB, 150 * MIB, 300 * MIB, 1, 60, 0, 0, 0, 0, 520 * MIB},
+            new long[] {1024 * MIB, 160 * MIB, 310 * MIB, 1, 60, 0, 0, 0, 0, 540 * MIB}),
         run(dir, RunSpec.staticSplit(RunSpec.DEMO_EXECUTOR_MEMORY_BYTES, 300 * MIB), false,
-            new long[] {1024 * MIB, 400 * MIB, 0, 0, 0, 0, 0},
-            new long[] {1024 * MIB, 400 * MIB, 290 * MIB, 0, 0, 16 * MIB, 0},
-            new long[] {1024 * MIB, 400 * MIB, 300 * MIB, 0, 0, 16 * MIB, 1}));
+            new long[] {1024 * MIB, 400 * MIB, 0, 0, 0, 0, 0, 200 * MIB, 0, 700 * MIB},
+            new long[] {1024 * MIB, 400 * MIB, 290 * MIB, 0, 0, 16 * MIB, 0, 100 * MIB, 0, 880 * MIB},
+            new long[] {1024 * MIB, 400 * MIB, 300 * MIB, 0, 0, 16 * MIB, 1, 0, 0, 900 * MIB}));
   }
 
   @Test
@@ -65,7 +65,10 @@ class ReportTest {
     assertTrue(table.contains("static split (off-heap 300m)"), table);
     assertTrue(table.matches("(?s).*\\n  finished\\s+yes\\s+NO: SparkOutOfMemoryError: .*"), table);
     assertTrue(table.matches("(?s).*peak tracked native bytes\\s+310\\.0 MiB\\s+300\\.0 MiB\\n.*"), table);
-    assertTrue(table.matches("(?s).*peak heap \\+ native\\s+900\\.0 MiB\\s+700\\.0 MiB\\n.*"), table);
+    assertTrue(table.matches("(?s).*peak Spark off-heap \\(own pages\\)\\s+0 B\\s+200\\.0 MiB\\n.*"), table);
+    assertTrue(table.matches(
+        "(?s).*peak heap \\+ native \\+ Spark off-heap\\s+900\\.0 MiB\\s+790\\.0 MiB\\n.*"), table);
+    assertTrue(table.matches("(?s).*peak RSS \\(timeline\\)\\s+960\\.0 MiB\\s+900\\.0 MiB\\n.*"), table);
     assertTrue(table.matches("(?s).*GC episodes \\(plugin\\)\\s+1 \\(60 ms\\)\\s+0 \\(0 ms\\)\\n.*"), table);
     assertTrue(table.matches("(?s).*memory granted per executor\\s+1\\.0 GiB \\(heap\\)\\s+1\\.3 GiB.*"), table);
     assertTrue(table.matches("(?s).*OOMs \\(task failures\\)\\s+0\\s+4\\n.*"), table);
@@ -89,7 +92,8 @@ class ReportTest {
     Document document = DocumentBuilderFactory.newInstance().newDocumentBuilder()
         .parse(new InputSource(new StringReader(svg)));
     assertEquals("svg", document.getDocumentElement().getNodeName());
-    assertEquals(3, document.getElementsByTagName("polyline").getLength(), "heap, native, sum");
+    assertEquals(5, document.getElementsByTagName("polyline").getLength(),
+        "sum, RSS, heap, native, Spark off-heap");
     assertTrue(svg.contains("native limit: spark.memory.offHeap.size = 300.0 MiB"), svg);
     assertTrue(svg.contains("granted per executor: heap + off-heap = 1.3 GiB"), svg);
     assertTrue(svg.contains("spill at 0.1 s: 16.0 MiB freed"), "a spill mark");
