@@ -2,17 +2,19 @@
 # Runs the benchmarks of docs/benchmarks.md and rewrites their tables there (the text between
 # <!-- table:NAME --> and <!-- /table:NAME --> markers; the prose around them stays).
 #
-#   benchmarks/run-all.sh                    all five (25 to 35 minutes on 2 cores)
+#   benchmarks/run-all.sh                    all seven (40 to 50 minutes on 2 cores)
 #   benchmarks/run-all.sh --only allocation  1. allocation path, C (about 1 minute)
 #   benchmarks/run-all.sh --only jvm         2. accounting (JMH) and 3. GC burst (3-4 minutes)
 #   benchmarks/run-all.sh --only overhead    4. job overhead (7 to 14 minutes, depending on load)
 #   benchmarks/run-all.sh --only capacity    5. what it buys (about 13 minutes)
-#   benchmarks/run-all.sh --only jobs        4 and 5 on one cluster (20 to 28 minutes)
+#   benchmarks/run-all.sh --only speed       6. speed against the static split (about 9 minutes)
+#   benchmarks/run-all.sh --only spill       7. spills at 50/70/90 % of executor memory (about 6 minutes)
+#   benchmarks/run-all.sh --only jobs        4 to 7 on one cluster (35 to 45 minutes)
 #   benchmarks/run-all.sh --no-doc ...       run, but leave docs/benchmarks.md alone
 #   benchmarks/run-all.sh --tables-only ...  run nothing; put the last results into the doc
 #
 # Environment: SKIP_BUILD=1 reuses the jars already built; JOB_BENCH_ARGS passes options to the
-# job benchmarks (e.g. "--overhead-runs 7 --capacity-trials 8"). Results and logs go to
+# job benchmarks (e.g. "--overhead-runs 7 --speed-runs 7 --capacity-trials 8"). Results and logs go to
 # benchmarks/target/all/. Nothing here asserts a timing. Needs Java 17+, Maven, gcc, make.
 set -euo pipefail
 
@@ -27,17 +29,17 @@ run=1
 
 while [ $# -gt 0 ]; do
   case "$1" in
-    --only) [ $# -ge 2 ] || { echo "--only needs allocation, jvm, overhead, capacity or jobs" >&2; exit 2; }
+    --only) [ $# -ge 2 ] || { echo "--only needs allocation, jvm, overhead, capacity, speed, spill or jobs" >&2; exit 2; }
       only="$2"; shift ;;
     --no-doc) update_doc=0 ;;
     --tables-only) run=0 ;;
-    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
   esac
   shift
 done
-case "$only" in all|allocation|jvm|overhead|capacity|jobs) ;; *)
-  echo "--only must be allocation, jvm, overhead, capacity or jobs" >&2; exit 2 ;; esac
+case "$only" in all|allocation|jvm|overhead|capacity|speed|spill|jobs) ;; *)
+  echo "--only must be allocation, jvm, overhead, capacity, speed, spill or jobs" >&2; exit 2 ;; esac
 wants() { [ "$only" = all ] || [ "$only" = "$1" ] || { [ "$only" = jobs ] && [ "$1" != allocation ] && [ "$1" != jvm ]; }; }
 
 mkdir -p "$out"
@@ -92,14 +94,14 @@ if wants jvm; then
   put_table gc-burst "$out/gc-burst.md"
 fi
 
-if [ "$run" = 1 ] && { wants overhead || wants capacity; }; then
+if [ "$run" = 1 ] && { wants overhead || wants capacity || wants speed || wants spill; }; then
   if [ "${SKIP_BUILD:-0}" != 1 ]; then
     echo "==> Building the plugin jar and the job (mvn -B -q package -DskipTests -pl demo -am)"
     (cd "$root" && mvn -B -q package -DskipTests -pl demo -am)
   fi
   job_only=all
   [ "$only" = all ] || [ "$only" = jobs ] || job_only="$only"
-  echo "==> 4. Job overhead and 5. What it buys (standalone cluster on this machine)"
+  echo "==> 4. Job overhead, 5. What it buys, 6. Speed, 7. Spills (standalone cluster on this machine)"
   # shellcheck disable=SC2086  # JOB_BENCH_ARGS is a list of options
   "$java" -Xmx512m -cp "$root/demo/target/dynoffheap-demo.jar" \
     io.dynoffheap.demo.runner.JobBenchmarks \
@@ -110,5 +112,7 @@ if [ "$run" = 1 ] && { wants overhead || wants capacity; }; then
 fi
 if wants overhead; then put_table job-overhead "$out/jobs/job-overhead.md"; fi
 if wants capacity; then put_table job-capacity "$out/jobs/job-capacity.md"; fi
+if wants speed; then put_table job-speed "$out/jobs/job-speed.md"; fi
+if wants spill; then put_table job-spill "$out/jobs/job-spill.md"; fi
 
 echo "run-all.sh: done in $(( ($(date +%s) - start) / 60 )) min $(( ($(date +%s) - start) % 60 )) s"

@@ -11,8 +11,9 @@ import java.util.Map;
  * largest native working set the job completes with, found by {@link CapacitySearch}.
  *
  * <p>Configurations: the plugin with the toggle on; the static split with
- * spark.memory.offHeap.size at 30 % and at 50 % of the executor memory (toggle off); no plugin
- * (plain malloc). One task at a time per executor ({@code spark.task.cpus=2} on the 2-core
+ * spark.memory.offHeap.size at 30 % of the executor memory beside it (toggle off: the container
+ * grows by the pool), and the static split of the same container (heap 70 % + off-heap 30 % of
+ * the executor memory); no plugin (plain malloc). One task at a time per executor ({@code spark.task.cpus=2} on the 2-core
  * executor), so the working set is the executor's; the native operator may not spill, so a
  * denied reservation fails the task, and {@code spark.task.maxFailures=1} fails the job at once.
  * The job keeps its JVM stage (1 M rows into 250 k groups), which grows the heap first, as real
@@ -53,12 +54,13 @@ final class CapacityBenchmark {
     return List.of(
         RunSpec.dynamic(executorMemory),
         RunSpec.staticSplit(executorMemory, executorMemory * 3 / 10),
-        RunSpec.staticSplit(executorMemory, executorMemory / 2),
+        RunSpec.staticSplitWithin(executorMemory, executorMemory * 3 / 10),
         RunSpec.noPlugin(executorMemory)).stream().map(s -> s.withConf(oneTaskAtATime)).toList();
   }
 
   /** One row of the table: a configuration and what its search found. */
-  record Row(RunSpec spec, CapacitySearch.Outcome outcome, Trial largest, Trial failed) {}
+  record Row(long executorMemory, RunSpec spec, CapacitySearch.Outcome outcome, Trial largest,
+      Trial failed) {}
 
   /** Runs every search and returns the table (Markdown). */
   String run() throws Exception {
@@ -76,7 +78,7 @@ final class CapacityBenchmark {
           trials.put(bytes, trial);
           return trial.completes();
         });
-        rows.add(new Row(spec, outcome, trials.get(outcome.largestCompleted()),
+        rows.add(new Row(memory, spec, outcome, trials.get(outcome.largestCompleted()),
             trials.get(outcome.smallestFailed())));
       }
     }
@@ -93,7 +95,7 @@ final class CapacityBenchmark {
       Trial largest = row.largest();
       Trial failed = row.failed();
       out.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s | %d |%n",
-          Sizes.format(spec.executorMemoryBytes()), spec.title(),
+          Sizes.format(row.executorMemory()), spec.title(),
           Sizes.mebibytes(spec.containerBytes()),
           largest == null ? "none" : Sizes.mebibytes(row.outcome().largestCompleted()),
           largest == null ? "" : Sizes.mebibytes(largest.peakRssBytes()),

@@ -24,6 +24,8 @@ import java.util.stream.Stream;
  * one of the things the demo shows), 1 otherwise, 2 for wrong arguments.
  */
 public final class DemoRunner {
+  /** The off-heap pool of the demo's static split, beside its 1 GiB heap. */
+  static final long STATIC_OFF_HEAP_BYTES = 300L << 20;
 
   /** The runner's arguments. */
   record Options(Path sparkHome, Path pluginJar, Path appJar, Path out, JobSize size,
@@ -103,7 +105,8 @@ public final class DemoRunner {
           + session.cluster().masterUrl());
 
       long memory = RunSpec.DEMO_EXECUTOR_MEMORY_BYTES;
-      List<RunSpec> specs = List.of(RunSpec.dynamic(memory), RunSpec.staticSplit(memory, 300L << 20));
+      List<RunSpec> specs = List.of(RunSpec.dynamic(memory),
+          RunSpec.staticSplit(memory, STATIC_OFF_HEAP_BYTES));
       for (int i = 0; i < specs.size() && !session.interrupted(); i++) {
         RunSpec spec = specs.get(i);
         out.println();

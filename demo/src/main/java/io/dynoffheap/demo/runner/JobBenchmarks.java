@@ -11,25 +11,34 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * The job benchmarks of docs/benchmarks.md, 4 (job overhead) and 5 (what the plugin buys), on a
- * standalone cluster of this machine (a Master and one Worker with 2 cores; each run's executor
- * is a separate JVM whose heap is spark.executor.memory). Started by benchmarks/run-all.sh.
+ * The job benchmarks of docs/benchmarks.md, 4 (job overhead), 5 (what the plugin buys), 6 (speed
+ * against the static split) and 7 (spills), on a standalone cluster of this machine (a Master and
+ * one Worker with 2 cores; each run's executor is a separate JVM whose heap is
+ * spark.executor.memory). Started by benchmarks/run-all.sh.
  *
- * <p>Writes {@code job-overhead.md} and {@code job-capacity.md} (the tables, each headed by the
- * date, the load average before and after, and the run time) and {@code trials.csv} (every run)
- * into {@code --out}. Nothing is asserted: these are measurements.
+ * <p>Writes {@code job-overhead.md}, {@code job-capacity.md}, {@code job-speed.md} and
+ * {@code job-spill.md} (the tables, each headed by the date, the load average before and after,
+ * and the run time) and {@code trials.csv} (every run) into {@code --out}. Nothing is asserted:
+ * these are measurements.
  */
 public final class JobBenchmarks {
 
   /** The arguments. */
   record Options(Path sparkHome, Path pluginJar, Path appJar, Path out, String runId,
-      String only, int overheadRuns, int capacityTrials, List<Long> capacityMemories,
-      long timeoutMillis) {
+      String only, int overheadRuns, int speedRuns, int capacityTrials,
+      List<Long> capacityMemories, long timeoutMillis) {
+    static final List<String> BENCHMARKS = List.of("overhead", "capacity", "speed", "spill");
+
+    boolean wants(String benchmark) {
+      return only.equals("all") || only.equals(benchmark);
+    }
+
 
     static Options parse(String[] args) {
       ClusterArgs.Reader common = new ClusterArgs.Reader("bench-" + ProcessHandle.current().pid());
       String only = "all";
       int overheadRuns = 5;
+      int speedRuns = 5;
       int capacityTrials = 5;
       List<Long> memories = List.of(1L << 30, 2L << 30);
       long timeoutSeconds = 300;
@@ -40,6 +49,7 @@ public final class JobBenchmarks {
         switch (arg) {
           case "--only" -> only = value;
           case "--overhead-runs" -> overheadRuns = Integer.parseInt(value);
+          case "--speed-runs" -> speedRuns = Integer.parseInt(value);
           case "--capacity-trials" -> capacityTrials = Integer.parseInt(value);
           case "--capacity-memories-mib" -> memories = Arrays.stream(value.split(","))
               .map(m -> Long.parseLong(m.trim()) << 20).toList();
@@ -48,11 +58,11 @@ public final class JobBenchmarks {
         }
       }
       ClusterArgs cluster = common.build();
-      if (!List.of("all", "overhead", "capacity").contains(only)) {
-        throw new IllegalArgumentException("--only must be overhead or capacity");
+      if (!only.equals("all") && !BENCHMARKS.contains(only)) {
+        throw new IllegalArgumentException("--only must be one of " + BENCHMARKS + ", was " + only);
       }
       return new Options(cluster.sparkHome(), cluster.pluginJar(), cluster.appJar(),
-          cluster.out(), cluster.runId(), only, overheadRuns, capacityTrials, memories,
+          cluster.out(), cluster.runId(), only, overheadRuns, speedRuns, capacityTrials, memories,
           timeoutSeconds * 1000);
     }
   }
@@ -66,8 +76,8 @@ public final class JobBenchmarks {
     } catch (IllegalArgumentException e) {
       System.err.println("job benchmarks: " + e.getMessage());
       System.err.println("usage: JobBenchmarks " + ClusterArgs.USAGE
-          + " [--only overhead|capacity] [--overhead-runs N] [--capacity-trials N] "
-          + "[--capacity-memories-mib 1024,2048] [--timeout-seconds N]");
+          + " [--only overhead|capacity|speed|spill] [--overhead-runs N] [--speed-runs N]"
+          + " [--capacity-trials N] [--capacity-memories-mib 1024,2048] [--timeout-seconds N]");
       System.exit(2);
       return;
     }
@@ -89,18 +99,30 @@ public final class JobBenchmarks {
           options.appJar(), false);
       TrialRunner runner = new TrialRunner(session, options.out(), options.timeoutMillis(),
           console);
-      if (!options.only().equals("capacity")) {
+      if (options.wants("overhead")) {
+        PairedBenchmark overhead = PairedBenchmark.overhead(runner, options.overheadRuns());
         console.println("[4] Job overhead: " + options.overheadRuns() + " alternated pairs after "
-            + "one warm-up pair; " + OverheadBenchmark.SIZE.describe());
-        written.add(write(options.out().resolve("job-overhead.md"), sparkHome,
-            () -> new OverheadBenchmark(runner, options.overheadRuns()).run()));
+            + "one warm-up pair; " + overhead.size().describe());
+        written.add(write(options.out().resolve("job-overhead.md"), sparkHome, overhead::run));
       }
-      if (!options.only().equals("overhead") && !session.interrupted()) {
+      if (options.wants("capacity") && !session.interrupted()) {
         console.println("[5] What it buys: largest native working set per configuration, up to "
             + options.capacityTrials() + " runs each");
         written.add(write(options.out().resolve("job-capacity.md"), sparkHome,
             () -> new CapacityBenchmark(runner, options.capacityMemories(),
                 options.capacityTrials()).run()));
+      }
+      if (options.wants("speed") && !session.interrupted()) {
+        PairedBenchmark speed = PairedBenchmark.againstStaticSplit(runner, options.speedRuns());
+        console.println("[6] Speed against the static split: " + options.speedRuns()
+            + " alternated pairs after one warm-up pair; " + speed.size().describe());
+        written.add(write(options.out().resolve("job-speed.md"), sparkHome, speed::run));
+      }
+      if (options.wants("spill") && !session.interrupted()) {
+        console.println("[7] Spills at 50, 70 and 90 % of the executor memory, toggle against the "
+            + "static split of the same container");
+        written.add(write(options.out().resolve("job-spill.md"), sparkHome,
+            () -> new SpillBenchmark(runner, options.capacityMemories()).run()));
       }
     } finally {
       session.close();

@@ -57,6 +57,20 @@ record RunSpec(String label, String title, long executorMemoryBytes, Map<String,
   }
 
   /**
+   * The static split inside the container of {@link #dynamic}{@code (executorMemoryBytes)}: the
+   * heap is what the off-heap pool leaves of the executor memory, so a cluster manager grants the
+   * same memory (a heap below 3840 MiB keeps the 384 MiB minimum overhead, so the containers are
+   * equal): what a user who keeps the container and splits it by hand would run.
+   */
+  static RunSpec staticSplitWithin(long executorMemoryBytes, long offHeapBytes) {
+    RunSpec split = staticSplit(executorMemoryBytes - offHeapBytes, offHeapBytes);
+    return new RunSpec("static-within", "static split within " + Sizes.format(executorMemoryBytes)
+        + " (heap " + mebibytes(executorMemoryBytes - offHeapBytes) + " + off-heap "
+        + mebibytes(offHeapBytes) + ")", split.executorMemoryBytes(), split.conf(), offHeapBytes,
+        split.jobArguments());
+  }
+
+  /**
    * No plugin: spark.plugins is not set, and the operator allocates with plain malloc. The plugin
    * jar stays on the class path only because it carries JNA, which Spark does not ship.
    */

@@ -21,9 +21,9 @@ class JobBenchmarkFiguresTest {
 
   @Test
   void medianOfOddAndEvenCounts() {
-    assertEquals(3, OverheadBenchmark.median(List.of(5L, 1L, 3L)));
-    assertEquals(25, OverheadBenchmark.median(List.of(40L, 10L, 20L, 30L)));
-    assertEquals(-1, OverheadBenchmark.median(List.of()));
+    assertEquals(3, PairedBenchmark.median(List.of(5L, 1L, 3L)));
+    assertEquals(25, PairedBenchmark.median(List.of(40L, 10L, 20L, 30L)));
+    assertEquals(-1, PairedBenchmark.median(List.of()));
   }
 
   @Test
@@ -58,6 +58,12 @@ class JobBenchmarkFiguresTest {
     // The static split's off-heap pool is added to the container request.
     assertEquals(2048 * MIB + 1024 * MIB + 384 * MIB,
         RunSpec.staticSplit(2048 * MIB, 1024 * MIB).containerBytes());
+    // The static split within the toggle's container: the same container, split by hand.
+    for (long memory : List.of(1024 * MIB, 2048 * MIB)) {
+      RunSpec within = RunSpec.staticSplitWithin(memory, memory * 3 / 10);
+      assertEquals(RunSpec.dynamic(memory).containerBytes(), within.containerBytes());
+      assertEquals(memory - memory * 3 / 10, within.executorMemoryBytes());
+    }
     // 10 % once that is more than 384 MiB.
     assertEquals(8192 * MIB + 8192 * MIB / 10, RunSpec.dynamic(8192 * MIB).containerBytes());
   }
