@@ -69,6 +69,18 @@ object ExecutorMemoryProbe {
       .groupBy(_.executorId).values.map(_.head).toSeq.sortBy(_.executorId)
   }
 
+  /**
+   * Lets the one executor of a single-executor session start a scenario from a small heap: one
+   * shared GC episode that lets the heap shrink, then a wait of the minimum interval, so the
+   * scenario's own shortfalls may run an episode again.
+   */
+  def settleHeap(sc: SparkContext): Unit =
+    sc.parallelize(Seq(0), 1).foreach { _ =>
+      val gc = NativeMemory.executor().gc()
+      gc.collectAfterSpill(gc.completedEpisodes())
+      Thread.sleep(java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(gc.minIntervalNanos()) + 100)
+    }
+
   /** The snapshot of the one executor of a single-executor session. */
   def single(sc: SparkContext): ExecutorMemorySnapshot = {
     val all = run(sc)

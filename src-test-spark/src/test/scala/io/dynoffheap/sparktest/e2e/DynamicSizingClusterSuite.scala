@@ -2,8 +2,9 @@ package io.dynoffheap.sparktest.e2e
 
 import scala.concurrent.duration._
 
-import io.dynoffheap.sparktest.{CapturedLog, Jobs, LogCapture, PluginSetup}
+import io.dynoffheap.sparktest.{CapturedLog, ExecutorMemoryProbe, Jobs, LogCapture, PluginSetup}
 import io.dynoffheap.sparktest.samplesort.SortOptions
+import org.apache.spark.SparkException
 import org.scalatest.funsuite.AnyFunSuite
 
 /**
@@ -102,67 +103,125 @@ class DynamicSizingClusterSuite extends AnyFunSuite with DynamicSizingCluster {
       s"pool peak ${o.poolPeakBytes / MiB} MiB")
   }
 
-  test("native demand makes Spark spill a SQL sort that holds memory in the same task") {
-    assertNothingHeld()
-    // Control: same sort, an operator that needs little: Spark does not spill the sort.
-    val controlGroup = Jobs.newGroup("sql-sort-small-native")
-    val control = Jobs.run(sc, controlGroup, 180.seconds) {
-      Scenarios.sqlSortThenNative(spark, SortRows, SortOptions(recordBytes = 8))
+  test("a task holding 70 % of the executor's memory natively while Spark aggregates in the same " +
+      "task completes without a spill; asking for more than the budget fails only that task") {
+    val before = assertNothingHeld()
+    ExecutorMemoryProbe.settleHeap(sc)
+    val nativeKeys = SeventyPercent / NativeRecordBytes
+    val group = Jobs.newGroup("native-70-with-aggregation")
+    val result = Jobs.run(sc, group, 300.seconds) {
+      Scenarios.nativeWithAggregation(spark, seed = 51, nativeKeys, AggregatedRows, AggregatedGroups,
+        SortOptions(recordBytes = NativeRecordBytes))
     }
-    val controlMetrics = listener.awaitMetrics(controlGroup)
-    // The operator reads the sort's output, so its sorted keys hash like its input.
-    assert(control.inputAscending && control.inputCount == SortRows, control)
-    assert(control.operator.countAndChecksum == (control.inputCount, control.inputChecksum), control)
-    assert(controlMetrics.memoryBytesSpilled == 0 && controlMetrics.diskBytesSpilled == 0,
-      s"the control must not spill: $controlMetrics (sort held ${control.sortHeldBytes / MiB} MiB)")
-
-    val group = Jobs.newGroup("sql-sort-big-native")
-    val result = Jobs.run(sc, group, 180.seconds) {
-      Scenarios.sqlSortThenNative(spark, SortRows, SortOptions(recordBytes = NativeRecordBytes))
-    }
+    val o = result.operator
+    // On main before this change, Spark's on-heap pool ((1 GiB - 300 MiB) x 0.6 = 434 MiB) was
+    // where native memory stopped: the aggregation's first page was denied.
+    assert(result.nativeHeldBytes >= SeventyPercent, result)
+    assert(result.groups == AggregatedGroups && result.rowsCounted == AggregatedRows, result)
+    assert(o.countAndChecksum == Scenarios.expected(51, 0, nativeKeys), result)
+    assert(o.payloadErrors == 0 && o.poolUsedAfterDestroy == 0, result)
+    assert(o.spills == 0 && o.spillRequests == 0, s"the budget had room, nothing to spill: $result")
     val metrics = listener.awaitMetrics(group)
-    assert(result.inputAscending && result.inputCount == SortRows, result)
-    assert(result.operator.countAndChecksum == (result.inputCount, result.inputChecksum), result)
-    assert(result.operator.payloadErrors == 0, result)
-    assert(result.operator.poolPeakBytes >= SortRows * NativeRecordBytes, result)
     assert(metrics.tasksFailed == 0, metrics)
-    assert(metrics.memoryBytesSpilled > 0, s"Spark did not spill the sort: $metrics")
-    assert(metrics.diskBytesSpilled > 0, s"Spark did not spill the sort: $metrics")
-    assertNothingHeld()
-    info(s"sort held ${result.sortHeldBytes / MiB} MiB of execution memory; operator peak " +
-      s"${result.operator.poolPeakBytes / MiB} MiB; Spark spilled ${metrics.memoryBytesSpilled / MiB}" +
-      s" MiB from memory (${metrics.diskBytesSpilled / MiB} MiB on disk); control operator peak " +
-      s"${control.operator.poolPeakBytes / MiB} MiB, nothing spilled")
+    assert(metrics.memoryBytesSpilled == 0, s"the aggregation did not spill either: $metrics")
+    val afterFit = assertNothingHeld()
+    assert(afterFit.denied == before.denied, afterFit)
+
+    val tooMuch = intercept[SparkException] {
+      Jobs.run(sc, Jobs.newGroup("native-over-budget"), 300.seconds) {
+        Scenarios.nativeWithAggregation(spark, seed = 52, OverBudget / NativeRecordBytes,
+          AggregatedRows, AggregatedGroups, SortOptions(recordBytes = NativeRecordBytes))
+      }
+    }
+    val message = tooMuch.getMessage
+    assert(message.contains("UNABLE_TO_ACQUIRE_MEMORY"), message)
+    assert(message.contains("dynamic off-heap sizing could not admit"), message)
+    assert(message.contains("sample-sort"), s"the usage tree names the pool: $message")
+    assert(message.contains("spark.executor.memory"), message)
+    val afterDenial = assertNothingHeld()
+    assert(afterDenial.denied > afterFit.denied, afterDenial)
+    // The executor lives and runs the next job.
+    val next = Jobs.run(sc, Jobs.newGroup("after-over-budget"), 120.seconds) {
+      Scenarios.rddSort(sc, seed = 53, 100000, partitions = 1, SortOptions(recordBytes = 64))
+    }
+    assert(next.head.outcome.countAndChecksum == Scenarios.expected(53, 0, 100000))
+    assert(executorState().pid == before.pid, "the same executor JVM")
+    info(s"native ${result.nativeHeldBytes / MiB} MiB held while ${result.groups} groups were " +
+      s"aggregated in the same task; over budget: ${message.linesIterator.next().take(160)}")
   }
 
-  test("a SQL sort that needs memory makes Spark spill the native operator of the same task") {
+  test("native demand within the budget leaves a SQL sort of the same task in memory; when the " +
+      "budget is short, Spark spills the sort for it") {
+    assertNothingHeld()
+    ExecutorMemoryProbe.settleHeap(sc)
+    val roomGroup = Jobs.newGroup("sql-sort-native-with-room")
+    val withRoom = Jobs.run(sc, roomGroup, 180.seconds) {
+      Scenarios.sqlSortThenNative(spark, SortRows, SortOptions(recordBytes = NativeRecordBytes))
+    }
+    val roomMetrics = listener.awaitMetrics(roomGroup)
+    assert(withRoom.inputAscending && withRoom.inputCount == SortRows, withRoom)
+    assert(withRoom.operator.countAndChecksum == (withRoom.inputCount, withRoom.inputChecksum), withRoom)
+    assert(withRoom.operator.poolPeakBytes >= SortRows * NativeRecordBytes, withRoom)
+    // Native memory registered more than the pool had left next to the sort, and still the sort
+    // was not made to spill: the quota had room.
+    assert(roomMetrics.memoryBytesSpilled == 0 && roomMetrics.diskBytesSpilled == 0,
+      s"the budget had room, the sort must not spill: $roomMetrics")
+    assertNothingHeld()
+
+    val shortGroup = Jobs.newGroup("sql-sort-native-budget-short")
+    val short = Jobs.run(sc, shortGroup, 180.seconds) {
+      Scenarios.sqlSortThenNative(spark, SortRows, SortOptions(recordBytes = BigNativeRecordBytes))
+    }
+    val shortMetrics = listener.awaitMetrics(shortGroup)
+    assert(short.operator.countAndChecksum == (short.inputCount, short.inputChecksum), short)
+    assert(short.operator.poolPeakBytes >= SortRows * BigNativeRecordBytes, short)
+    assert(shortMetrics.tasksFailed == 0, shortMetrics)
+    assert(shortMetrics.memoryBytesSpilled > 0 && shortMetrics.diskBytesSpilled > 0,
+      s"heap + native did not fit the budget, Spark had to spill the sort: $shortMetrics")
+    assertNothingHeld()
+    info(s"with room: sort held ${withRoom.sortHeldBytes / MiB} MiB, operator peak " +
+      s"${withRoom.operator.poolPeakBytes / MiB} MiB, nothing spilled; budget short: operator peak " +
+      s"${short.operator.poolPeakBytes / MiB} MiB, Spark spilled ${shortMetrics.memoryBytesSpilled / MiB} MiB")
+  }
+
+  test("a SQL sort that needs memory gets it from the native operator's registration while the " +
+      "budget has room; when live heap leaves none, Spark spills the operator") {
     val before = assertNothingHeld()
-    val group = Jobs.newGroup("native-then-sql-sort")
-    val result = Jobs.run(sc, group, 180.seconds) {
+    ExecutorMemoryProbe.settleHeap(sc)
+    val roomGroup = Jobs.newGroup("native-then-sql-sort-with-room")
+    val withRoom = Jobs.run(sc, roomGroup, 180.seconds) {
       Scenarios.nativeThenSqlSort(spark, seed = 21, nativeKeys = SortRows, rows = SortRows,
         SortOptions(recordBytes = NativeRecordBytes))
     }
-    val metrics = listener.awaitMetrics(group)
+    assert(withRoom.nativeHeldBytes >= SortRows * NativeRecordBytes, withRoom)
+    assert(withRoom.operator.spills == 0, s"the budget had room, no native spill: $withRoom")
+    assert(withRoom.operator.countAndChecksum == Scenarios.expected(21, 0, SortRows), withRoom)
+    assert(withRoom.rows == SortRows && withRoom.rowsAscending, withRoom)
+    assert(listener.awaitMetrics(roomGroup).tasksFailed == 0)
+    val afterRoom = assertNothingHeld()
+
+    val shortGroup = Jobs.newGroup("native-then-sql-sort-budget-short")
+    val result = Jobs.run(sc, shortGroup, 180.seconds) {
+      Scenarios.nativeThenSqlSort(spark, seed = 22, nativeKeys = SortRows, rows = SortRows,
+        SortOptions(recordBytes = NativeRecordBytes), ballastMiB = BallastMiB)
+    }
+    val metrics = listener.awaitMetrics(shortGroup)
     val o = result.operator
-    // The operator held its records when the sort started, and had not spilled yet.
     assert(result.nativeHeldBytes >= SortRows * NativeRecordBytes, result)
     assert(result.spillsBeforeSort == 0, result)
-    // The sort ran after that (lazily, inside the task) and got its memory by spilling the
-    // operator through Spark: the operator's spill function was called and wrote a run.
+    // The sort ran after that (lazily, inside the task) next to the live ballast; the budget had
+    // no room for its pages, so Spark spilled the operator: its spill function wrote a run.
     assert(o.spillRequests >= 1 && o.spills >= 1, result)
-    assert(o.spilledRecords == SortRows, result)
-    // What the spill gave back to Spark: nearly all the operator held (the pool keeps a block).
-    assert(o.taskSpilledBytes >= SortRows * NativeRecordBytes * 9 / 10, result)
-    // Both results are right.
-    assert(o.countAndChecksum == Scenarios.expected(21, 0, SortRows), result)
+    assert(o.taskSpilledBytes > 0, result)
+    assert(o.countAndChecksum == Scenarios.expected(22, 0, SortRows), result)
     assert(o.payloadErrors == 0 && o.poolUsedAfterDestroy == 0, result)
     assert(result.rows == SortRows && result.rowsAscending, result)
     assert(metrics.tasksFailed == 0, metrics)
     val after = assertNothingHeld()
-    assert(after.spilledBytes - before.spilledBytes >= o.taskSpilledBytes, after)
-    info(s"operator held ${result.nativeHeldBytes / MiB} MiB, task had " +
-      s"${result.taskMemoryBeforeSort / MiB} MiB of execution memory before the sort; " +
-      s"${o.spills} spill(s), ${o.taskSpilledBytes / MiB} MiB freed by spills")
+    assert(after.spilledBytes - afterRoom.spilledBytes >= o.taskSpilledBytes, after)
+    assert(afterRoom.spilledBytes == before.spilledBytes, "nothing native spilled with room")
+    info(s"with room: ${withRoom.nativeHeldBytes / MiB} MiB native, no spill; budget short " +
+      s"(${BallastMiB} MiB live heap): ${o.spills} spill(s), ${o.taskSpilledBytes / MiB} MiB freed")
   }
 
   test("native threads started by the operator allocate for the task; accounting ends at 0") {
@@ -248,4 +307,14 @@ object DynamicSizingClusterSuite {
   /** Rows of the SQL sort in the spill scenarios, and the operator's record size there. */
   val SortRows: Long = 1200000L
   val NativeRecordBytes = 256
+  /** A record size at which the operator's SortRows records and the sort no longer fit together. */
+  val BigNativeRecordBytes = 640
+  /** Live heap that leaves the budget no room for the sort next to the operator. */
+  val BallastMiB = 480
+
+  /** 70 % and 110 % of the 1 GiB executor memory, native; the aggregation next to them. */
+  val SeventyPercent: Long = 1024L * MiB * 7 / 10
+  val OverBudget: Long = 1024L * MiB * 11 / 10
+  val AggregatedRows = 2000000L
+  val AggregatedGroups = 250000L
 }

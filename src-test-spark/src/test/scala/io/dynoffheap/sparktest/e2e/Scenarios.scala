@@ -53,6 +53,20 @@ final case class AfterHeapGrowth(
     gcEpisodes: Long,
     budget: Long)
 
+/**
+ * The native operator holding memory while a SQL aggregation runs in the same task.
+ *
+ * @param nativeHeldBytes the operator's pool node while the aggregation ran
+ * @param groups groups the aggregation produced; `groupsChecksum` their sum of counts
+ * @param sparkSpilledBytes Spark's memoryBytesSpilled of the task, after the aggregation
+ */
+final case class NativeWithAggregation(
+    operator: SortOutcome,
+    nativeHeldBytes: Long,
+    groups: Long,
+    rowsCounted: Long,
+    sparkSpilledBytes: Long)
+
 /** What a task that spilled the operator from another thread saw. */
 final case class ConcurrentSpills(outcome: SortOutcome, spillCalls: Long, freedByCalls: Long)
 
@@ -147,12 +161,12 @@ object Scenarios {
     }(Encoders.product[SqlSortThenNative]).collect().head
 
   /**
-   * The operator first holds `nativeKeys` keys of `seed` in memory, then the task reads a SQL sort
-   * of `rows` rows (whole-stage code generation runs the sort when its first row is asked for),
-   * then the operator finishes.
+   * The operator first holds `nativeKeys` keys of `seed` in memory (and the task keeps
+   * `ballastMiB` of live heap arrays), then the task reads a SQL sort of `rows` rows (whole-stage
+   * code generation runs the sort when its first row is asked for), then the operator finishes.
    */
   def nativeThenSqlSort(spark: SparkSession, seed: Long, nativeKeys: Long, rows: Long,
-      options: SortOptions): NativeThenSqlSort =
+      options: SortOptions, ballastMiB: Int = 0): NativeThenSqlSort =
     sortedRows(spark, rows).mapPartitions { (it: Iterator[Row]) =>
       val sorter = new SampleSorter(options)
       try {
@@ -160,8 +174,11 @@ object Scenarios {
         val held = sorter.pool.node().usedBytes()
         val spillsBefore = sorter.spills
         val taskMemoryBefore = SparkInternals.taskExecutionMemory()
+        val ballast = Array.fill(ballastMiB / 16)(new Array[Byte](16 << 20))
+        ballast.foreach(java.util.Arrays.fill(_, 1.toByte))
         val sortedKeys = new Checksum
         it.foreach(row => sortedKeys.add(row.getLong(0)))
+        java.lang.ref.Reference.reachabilityFence(ballast) // live until the sort has run
         val outcome = sorter.finishAndDestroy()
         Iterator(NativeThenSqlSort(outcome, held, spillsBefore, taskMemoryBefore,
           sortedKeys.count, sortedKeys.value, sortedKeys.ascending))
@@ -169,6 +186,34 @@ object Scenarios {
         sorter.close()
       }
     }(Encoders.product[NativeThenSqlSort]).collect().head
+
+  /**
+   * One task: the operator first holds `nativeKeys` keys of `seed`, then the task reads a SQL
+   * aggregation of `rows` rows into `groups` groups, whose final hash aggregation runs in this task
+   * (all shuffle partitions coalesced into it) when its first row is asked for; then the operator
+   * finishes.
+   */
+  def nativeWithAggregation(spark: SparkSession, seed: Long, nativeKeys: Long, rows: Long,
+      groups: Long, options: SortOptions): NativeWithAggregation =
+    spark.range(0, rows, 1, 2).selectExpr(s"id % $groups AS g").groupBy("g").count().coalesce(1)
+      .mapPartitions { (it: Iterator[Row]) =>
+        val sorter = new SampleSorter(options)
+        try {
+          sorter.addAll(Keys.iterator(seed, 0, nativeKeys))
+          val held = sorter.pool.node().usedBytes()
+          var groupsSeen = 0L
+          var counted = 0L
+          it.foreach { row =>
+            groupsSeen += 1
+            counted += row.getLong(1)
+          }
+          val spilled = TaskContext.get().taskMetrics().memoryBytesSpilled
+          Iterator(NativeWithAggregation(sorter.finishAndDestroy(), held, groupsSeen, counted,
+            spilled))
+        } finally {
+          sorter.close()
+        }
+      }(Encoders.product[NativeWithAggregation]).collect().head
 
   /**
    * One task: the keys are added in `segments` parts; after each part the task asks its tree to
