@@ -57,10 +57,6 @@ public final class TreeNode implements MemoryTarget {
 
   private TreeNode(String name, TreeNode parent, long capacity, Spiller spiller) {
     checkName(name);
-    if (capacity <= 0) {
-      throw new IllegalArgumentException(
-          "capacity of memory node '" + name + "' must be positive, was " + capacity);
-    }
     this.name = name;
     this.path = parent.path + "/" + name;
     this.root = parent.root;
@@ -80,8 +76,13 @@ public final class TreeNode implements MemoryTarget {
     return newChild(childName, UNLIMITED, Spiller.NONE);
   }
 
-  /** Adds a child that may hold at most {@code childCapacity} bytes and frees through {@code childSpiller}. */
+  /**
+   * Adds a child that may hold at most {@code childCapacity} bytes (in [1 B, 16 TiB], or
+   * {@link #UNLIMITED}) and frees through {@code childSpiller}.
+   */
   public TreeNode newChild(String childName, long childCapacity, Spiller childSpiller) {
+    Arguments.capacity(childCapacity, UNLIMITED, "newChild(\"" + childName + "\", childCapacity)",
+        "childCapacity", this);
     if (closed) {
       throw closedError("adding child '" + childName + "'");
     }
@@ -110,7 +111,7 @@ public final class TreeNode implements MemoryTarget {
 
   @Override
   public Borrowing borrow(long bytes) {
-    MemoryTarget.checkPositive("borrow", bytes, this);
+    Arguments.size(bytes, "borrow(bytes)", "bytes", this);
     if (closed) {
       throw closedError("borrow of " + bytes + " bytes");
     }
@@ -122,6 +123,7 @@ public final class TreeNode implements MemoryTarget {
    * the reason, the usage tree of the whole task and the setting to change.
    */
   public void reserve(long bytes) {
+    Arguments.size(bytes, "reserve(bytes)", "bytes", this);
     Borrowing borrowing = borrow(bytes);
     if (!borrowing.isGranted()) {
       throw OutOfMemory.error(path, bytes, borrowing, root.usage());
@@ -130,7 +132,7 @@ public final class TreeNode implements MemoryTarget {
 
   @Override
   public void repay(long bytes) {
-    MemoryTarget.checkPositive("repay", bytes, this);
+    Arguments.size(bytes, "repay(bytes)", "bytes", this);
     if (closed) {
       return;
     }
