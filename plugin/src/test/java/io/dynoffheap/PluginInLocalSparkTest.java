@@ -108,6 +108,19 @@ class PluginInLocalSparkTest {
   }
 
   @Test
+  void aMisspeltKeyAndABudgetBelowTheHeapFailTheStartInOneMessage() {
+    IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
+        () -> session(true).config("spark.dynoffheap.leakcheck", "fail")
+            .config(PluginSettings.BUDGET.key(), "1k").getOrCreate());
+    String message = error.getMessage();
+    assertTrue(message.contains("Unknown setting spark.dynoffheap.leakcheck=fail"), message);
+    assertTrue(message.contains("Did you mean spark.dynoffheap.leakCheck?"), message);
+    assertTrue(message.contains("Invalid value 1024 (1.0 KiB) for spark.dynoffheap.budget: it is below the "
+        + "executor's max heap"), message);
+    assertTrue(SparkSession.getActiveSession().isEmpty(), "no session was started");
+  }
+
+  @Test
   void staticSplitWithoutOffHeapPoolFailsAtStart() {
     IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
         () -> session(false).getOrCreate());

@@ -1,7 +1,11 @@
 package io.dynoffheap.config;
 
+import io.dynoffheap.memory.Arguments;
+import io.dynoffheap.memory.Bytes;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
+import java.util.function.Function;
 import org.apache.spark.SparkConf;
 
 /**
@@ -10,8 +14,11 @@ import org.apache.spark.SparkConf;
  * {@code spark.dynoffheap.}. {@code docs/configuration.md} is generated from {@link #ALL} and a
  * test keeps it in step.
  *
- * <p>{@link #from(SparkConf)} reads all of them at once and reports every bad value in one
- * exception, so a user fixes the configuration in one round.
+ * <p>{@link #from(SparkConf)} reads all of them at once and reports every bad value, and every
+ * key under the plugin's own prefixes that is no setting (with the setting most likely meant, see
+ * {@link UnknownKeys}), in one exception, so a user fixes the configuration in one round.
+ * {@link #forDriver} adds the check of the budget against the executors' heap and machine
+ * ({@link #budgetProblem}), which executors can only log.
  */
 public final class PluginSettings {
   static final long MIB = 1L << 20;
@@ -60,9 +67,11 @@ public final class PluginSettings {
       "warn", "fail");
 
   public static final Setting<Long> BUDGET = Setting.bytes(
-      "spark.dynoffheap.budget", "0", 0, 1L << 44,
+      "spark.dynoffheap.budget", "0", 0, Arguments.MAX_BYTES,
       "The executor's budget for heap and native memory together; 0 means the executor JVM's "
-          + "max heap (spark.executor.memory). Set it only if the container is larger than the heap.");
+          + "max heap (spark.executor.memory). Set it only if the container is larger than the "
+          + "heap. Checked at start: at least the executor's max heap, which the heap alone may "
+          + "commit, and at most the physical memory of the executor's machine.");
 
   public static final Setting<String> TIMELINE_DIR = Setting.text(
       "spark.dynoffheap.timeline.dir",
@@ -105,10 +114,33 @@ public final class PluginSettings {
     timelineIntervalMillis = reader.read(TIMELINE_INTERVAL);
   }
 
-  /** Reads and checks every setting; throws one exception that lists every bad value. */
+  /**
+   * Reads and checks every setting and rejects unknown keys of the plugin's prefixes; throws one
+   * exception that lists every error.
+   */
   public static PluginSettings from(SparkConf conf) {
+    return read(conf, settings -> Optional.empty());
+  }
+
+  /**
+   * {@link #from}, plus the budget checked against the executors ({@link #budgetProblem}), all
+   * errors in one exception: what the driver runs at start.
+   *
+   * @param executorHeap the executors' max heap (spark.executor.memory), in bytes
+   * @param machineMemory the physical memory of the executors' machine in bytes, 0 if the driver
+   *     cannot know it (it can in local mode only)
+   */
+  public static PluginSettings forDriver(SparkConf conf, long executorHeap, long machineMemory) {
+    return read(conf, settings -> settings.budgetProblem(executorHeap, machineMemory));
+  }
+
+  /** Reads every setting, then adds the unknown keys' errors and {@code check}'s to the values'. */
+  private static PluginSettings read(SparkConf conf,
+      Function<PluginSettings, Optional<String>> check) {
     Reader reader = new Reader(conf);
     PluginSettings settings = new PluginSettings(reader);
+    reader.errors.addAll(UnknownKeys.errors(conf, ALL.stream().map(Setting::key).toList()));
+    check.apply(settings).ifPresent(reader.errors::add);
     if (!reader.errors.isEmpty()) {
       throw new IllegalArgumentException("Dynamic off-heap sizing plugin: invalid configuration:\n  "
           + String.join("\n  ", reader.errors));
@@ -160,6 +192,30 @@ public final class PluginSettings {
   /** The budget for heap and native memory given the JVM's max heap. */
   public long budget(long maxHeap) {
     return budgetOverride > 0 ? budgetOverride : maxHeap;
+  }
+
+  /**
+   * What is wrong with a budget set by {@link #BUDGET} on an executor with this max heap and
+   * machine, if anything. The budget must be at least the max heap: the heap alone may commit that
+   * much, and a smaller budget then leaves native code nothing (every reservation fails). It must
+   * be at most the machine's physical memory (when known, i.e. above 0): above it the OS kills the
+   * executor before the plugin denies a single request.
+   */
+  public Optional<String> budgetProblem(long maxHeap, long machineMemory) {
+    long ceiling = machineMemory > 0 ? machineMemory : Arguments.MAX_BYTES;
+    if (budgetOverride == 0 || (budgetOverride >= maxHeap && budgetOverride <= ceiling)) {
+      return Optional.empty();
+    }
+    String reason = budgetOverride < maxHeap
+        ? "below the executor's max heap (spark.executor.memory), which the heap alone may commit, "
+            + "so native code would get nothing once the heap has grown"
+        : "above the physical memory of the executor's machine, so the OS would kill the "
+            + "executor before the plugin denies a request";
+    return Optional.of("Invalid value " + Bytes.format(budgetOverride) + " for " + BUDGET.key()
+        + ": it is " + reason + ". Allowed: 0 (the executor's max heap) or a size in ["
+        + Bytes.format(maxHeap) + ", " + Bytes.format(ceiling) + "]: from the executor's max heap "
+        + "to " + (machineMemory > 0 ? "the machine's physical memory" : "the largest budget")
+        + ".");
   }
 
   /** The documentation table of every setting, as docs/configuration.md shows it. */
