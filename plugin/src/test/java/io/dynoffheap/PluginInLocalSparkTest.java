@@ -100,6 +100,23 @@ class PluginInLocalSparkTest {
   }
 
   @Test
+  void debugModeShowsWhereTheLeakedBytesWereReserved() throws Exception {
+    try (SparkSession spark = session(true).config(PluginSettings.LEAK_CHECK.key(), "fail")
+        .config(PluginSettings.DEBUG.key(), "true")
+        .config("spark.task.maxFailures", "1").getOrCreate()) {
+      JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+      SparkException error = assertThrows(SparkException.class,
+          () -> jsc.parallelize(Arrays.asList(1), 1).map(i -> forget(MIB)).count());
+      String message = error.getMessage();
+      assertTrue(message.contains("forgetful held 1048576 (1.0 MiB); reserved at "
+          + "(spark.dynoffheap.debug):\n    1048576 (1.0 MiB) by thread 'Executor task launch"),
+          message);
+      assertTrue(message.contains("at " + PluginInLocalSparkTest.class.getName() + ".forget("),
+          message);
+    }
+  }
+
+  @Test
   void badConfigurationFailsTheApplicationAtStart() {
     IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
         () -> session(true).config(PluginSettings.GC_RETRIES.key(), "lots").getOrCreate());
@@ -125,6 +142,11 @@ class PluginInLocalSparkTest {
     IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
         () -> session(false).getOrCreate());
     assertTrue(error.getMessage().contains("spark.memory.offHeap.size"), error.getMessage());
+  }
+
+  private static int forget(long bytes) {
+    NativeMemory.currentTask().newNode("forgetful").reserve(bytes);
+    return 1;
   }
 
   private static long reserveAndRelease(String name, long bytes) {

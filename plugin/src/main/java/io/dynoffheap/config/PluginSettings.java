@@ -73,6 +73,13 @@ public final class PluginSettings {
           + "heap. Checked at start: at least the executor's max heap, which the heap alone may "
           + "commit, and at most the physical memory of the executor's machine.");
 
+  public static final Setting<Boolean> DEBUG = Setting.bool(
+      "spark.dynoffheap.debug", false,
+      "Debug mode: every reservation of a task's memory nodes records the Java stack that made "
+          + "it, and leak reports print the stacks of the bytes still held. Costs a stack trace "
+          + "per reservation: for tests and reproductions. For the history of Arrow buffers, "
+          + "also start executors with -Darrow.memory.debug.allocator=true.");
+
   public static final Setting<String> TIMELINE_DIR = Setting.text(
       "spark.dynoffheap.timeline.dir",
       "A directory on each executor's machine where the executor writes its memory timeline "
@@ -86,7 +93,7 @@ public final class PluginSettings {
   /** All settings, in the order the documentation lists them. */
   public static final List<Setting<?>> ALL = List.of(DYNAMIC_SIZING, MEMORY_FRACTION,
       RESERVATION_BLOCK, GC_RETRIES, GC_BACKOFF, GC_INTERVAL, HEAP_SHRINK, LEAK_CHECK, BUDGET,
-      TIMELINE_DIR, TIMELINE_INTERVAL);
+      DEBUG, TIMELINE_DIR, TIMELINE_INTERVAL);
 
   private final boolean dynamicSizing;
   private final double memoryFraction;
@@ -97,6 +104,7 @@ public final class PluginSettings {
   private final boolean heapShrink;
   private final boolean failOnLeak;
   private final long budgetOverride;
+  private final boolean debug;
   private final String timelineDir;
   private final long timelineIntervalMillis;
 
@@ -110,6 +118,7 @@ public final class PluginSettings {
     heapShrink = reader.read(HEAP_SHRINK);
     failOnLeak = reader.read(LEAK_CHECK).equals("fail");
     budgetOverride = reader.read(BUDGET);
+    debug = reader.read(DEBUG);
     timelineDir = reader.read(TIMELINE_DIR);
     timelineIntervalMillis = reader.read(TIMELINE_INTERVAL);
   }
@@ -178,6 +187,11 @@ public final class PluginSettings {
 
   public boolean failOnLeak() {
     return failOnLeak;
+  }
+
+  /** Whether memory nodes record where their reservations were made (spark.dynoffheap.debug). */
+  public boolean debug() {
+    return debug;
   }
 
   /** Where executors write their memory timeline; empty when they do not. */

@@ -45,6 +45,8 @@ class PluginSettingsTest {
             "strict", "one of warn, fail"),
         Arguments.of(PluginSettings.BUDGET, "3g", read(s -> s.budget(123)), 3L << 30,
             "-1", "[0 B, 17592186044416 B]"),
+        Arguments.of(PluginSettings.DEBUG, "true", read(PluginSettings::debug), true,
+            "verbose", "true or false"),
         Arguments.of(PluginSettings.TIMELINE_INTERVAL, "1s", read(PluginSettings::timelineIntervalMillis),
             1000L, "5ms", "[10 ms, 60000 ms]"));
   }
@@ -75,6 +77,7 @@ class PluginSettingsTest {
     assertEquals(1000, settings.gcIntervalMillis());
     assertTrue(settings.heapShrink());
     assertFalse(settings.failOnLeak());
+    assertFalse(settings.debug());
     assertEquals(1234, settings.budget(1234), "budget 0 means the JVM's max heap");
   }
 
@@ -202,7 +205,7 @@ class PluginSettingsTest {
   void everySettingIsListedOnce() {
     List<String> keys = PluginSettings.ALL.stream().map(Setting::key).toList();
     assertEquals(keys.size(), keys.stream().distinct().count());
-    assertEquals(11, keys.size());
+    assertEquals(12, keys.size());
   }
 
   @Test
