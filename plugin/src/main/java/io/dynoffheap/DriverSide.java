@@ -22,7 +22,9 @@ import org.slf4j.LoggerFactory;
  * executors to fail and be restarted forever.
  *
  * <ul>
- *   <li>Every setting of the plugin is read and checked ({@link PluginSettings#from}).
+ *   <li>Every setting of the plugin is read and checked, unknown keys under its prefixes are
+ *       refused, and the budget is checked against the executor heap and, in local mode, this
+ *       machine's memory ({@link PluginSettings#forDriver}).
  *   <li>Dynamic sizing on: Spark's off-heap settings are ignored, one warning per key the user
  *       set, and Spark's own off-heap memory is switched off for the executors (they fetch the
  *       driver's conf after this runs), so Tungsten does not allocate native memory outside the
@@ -51,7 +53,9 @@ final class DriverSide implements DriverPlugin {
   @Override
   public Map<String, String> init(SparkContext sc, PluginContext pluginContext) {
     SparkConf conf = sc.getConf();
-    PluginSettings settings = PluginSettings.from(conf);
+    long executorHeap = sc.isLocal() ? Runtime.getRuntime().maxMemory() : sc.executorMemory() * (1L << 20);
+    PluginSettings settings = PluginSettings.forDriver(conf, executorHeap,
+        sc.isLocal() ? MachineMemory.totalBytes() : 0);
     if (settings.dynamicSizing()) {
       for (String key : List.of(OFF_HEAP_ENABLED, OFF_HEAP_SIZE)) {
         if (conf.contains(key)) {
@@ -65,7 +69,6 @@ final class DriverSide implements DriverPlugin {
     } else {
       checkStaticSplit(conf);
     }
-    long executorHeap = sc.isLocal() ? Runtime.getRuntime().maxMemory() : sc.executorMemory() * (1L << 20);
     int cores = conf.getInt("spark.executor.cores", coresOfMaster(sc.master()));
     MemoryPlan plan = MemoryPlan.of(settings, executorHeap, cores, conf.getInt("spark.task.cpus", 1));
     LOG.info("Dynamic off-heap sizing plugin: each executor: {}", plan);

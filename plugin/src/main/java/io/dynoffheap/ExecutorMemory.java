@@ -30,6 +30,9 @@ import org.slf4j.LoggerFactory;
  * tree, always released, and in leak-check mode "fail" also fails the task. With dynamic sizing
  * the task is registered for idle reclaim ({@link IdleReclaim}) while it is open.
  *
+ * <p>In debug mode (spark.dynoffheap.debug) the task's tree records where each reservation was
+ * made, and the leak report prints it.
+ *
  * <p>All settings come from the executor's SparkConf, never from thread-local SQL state, so RDD
  * jobs and SQL jobs behave the same.
  */
@@ -96,6 +99,9 @@ public final class ExecutorMemory {
             settings.reservationBlock(), ladder, stats)
         : TreeMemoryConsumer.staticSplit(context.taskMemoryManager(), name,
             settings.reservationBlock(), stats);
+    if (settings.debug()) {
+      consumer.root().recordReservationSites();
+    }
     TaskNativeMemory task = new TaskNativeMemory(id, consumer, plan, settings.reservationBlock());
     tasks.put(id, task);
     if (settings.dynamicSizing()) {

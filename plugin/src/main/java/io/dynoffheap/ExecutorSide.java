@@ -15,7 +15,9 @@ import org.slf4j.LoggerFactory;
  * the task hooks are not used (they run after Spark's own leak check).
  *
  * <p>It never throws from {@code init}: an executor whose plugin fails to start exits and is
- * started again by the cluster manager, forever. The driver has already checked the settings.
+ * started again by the cluster manager, forever. The driver has already checked the settings;
+ * what only the executor can check, the budget against its machine's memory, is logged as an
+ * error.
  */
 final class ExecutorSide implements ExecutorPlugin {
   private static final Logger LOG = LoggerFactory.getLogger(ExecutorSide.class);
@@ -32,6 +34,9 @@ final class ExecutorSide implements ExecutorPlugin {
       LOG.error("Dynamic off-heap sizing is off in executor {}: {}", context.executorID(), e.getMessage());
       return;
     }
+    settings.budgetProblem(Runtime.getRuntime().maxMemory(), MachineMemory.totalBytes())
+        .ifPresent(problem -> LOG.error("Executor {}: {} The budget is used as set; the driver "
+            + "cannot check it against the executors' machines.", context.executorID(), problem));
     int cores = conf.getInt("spark.executor.cores", Runtime.getRuntime().availableProcessors());
     MemoryPlan plan = MemoryPlan.of(settings, Runtime.getRuntime().maxMemory(), cores,
         conf.getInt("spark.task.cpus", 1));

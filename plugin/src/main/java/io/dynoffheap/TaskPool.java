@@ -66,8 +66,10 @@ public final class TaskPool implements TaskScoped {
   /**
    * Runs a native call that returns a negative number on failure. A failure caused by a denied
    * reservation is rethrown as the plugin's {@link SparkOutOfMemoryError} (request, reason,
-   * usage tree, setting to change); any other failure as {@link IllegalStateException} with the
-   * pool's error text.
+   * usage tree, setting to change); one caused by a reservation of a size no budget can hold
+   * (above 16 TiB, e.g. a negative size cast to {@code size_t}) as
+   * {@link IllegalArgumentException} naming the size and the limit; any other failure as
+   * {@link IllegalStateException} with the pool's error text.
    */
   public long call(LongSupplier nativeCall) {
     pool.takeLastDenial();
@@ -78,6 +80,11 @@ public final class TaskPool implements TaskScoped {
     Throwable denial = pool.takeLastDenial();
     if (denial instanceof SparkOutOfMemoryError outOfMemory) {
       throw outOfMemory;
+    }
+    if (denial instanceof IllegalArgumentException badSize) {
+      throw new IllegalArgumentException("native call on memory node '" + node.path()
+          + "' failed with " + result + ": it asked the pool for a wrong size. "
+          + badSize.getMessage(), badSize);
     }
     IllegalStateException failure = new IllegalStateException("native call on memory node '"
         + node.path() + "' failed with " + result + ": " + pool.lastError());

@@ -103,11 +103,41 @@ class PluginInLocalSparkTest {
   }
 
   @Test
+  void debugModeShowsWhereTheLeakedBytesWereReserved() throws Exception {
+    try (SparkSession spark = session(true).config(PluginSettings.LEAK_CHECK.key(), "fail")
+        .config(PluginSettings.DEBUG.key(), "true")
+        .config("spark.task.maxFailures", "1").getOrCreate()) {
+      JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+      SparkException error = assertThrows(SparkException.class,
+          () -> jsc.parallelize(Arrays.asList(1), 1).map(i -> forget(MIB)).count());
+      String message = error.getMessage();
+      assertTrue(message.contains("forgetful held 1048576 (1.0 MiB); reserved at "
+          + "(spark.dynoffheap.debug):\n    1048576 (1.0 MiB) by thread 'Executor task launch"),
+          message);
+      assertTrue(message.contains("at " + PluginInLocalSparkTest.class.getName() + ".forget("),
+          message);
+    }
+  }
+
+  @Test
   void badConfigurationFailsTheApplicationAtStart() {
     IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
         () -> session(true).config(PluginSettings.GC_RETRIES.key(), "lots").getOrCreate());
     assertTrue(error.getMessage().contains("spark.dynoffheap.gc.retries"), error.getMessage());
     assertTrue(error.getMessage().contains("[0, 100]"), error.getMessage());
+  }
+
+  @Test
+  void aMisspeltKeyAndABudgetBelowTheHeapFailTheStartInOneMessage() {
+    IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
+        () -> session(true).config("spark.dynoffheap.leakcheck", "fail")
+            .config(PluginSettings.BUDGET.key(), "1k").getOrCreate());
+    String message = error.getMessage();
+    assertTrue(message.contains("Unknown setting spark.dynoffheap.leakcheck=fail"), message);
+    assertTrue(message.contains("Did you mean spark.dynoffheap.leakCheck?"), message);
+    assertTrue(message.contains("Invalid value 1024 (1.0 KiB) for spark.dynoffheap.budget: it is below the "
+        + "executor's max heap"), message);
+    assertTrue(SparkSession.getActiveSession().isEmpty(), "no session was started");
   }
 
   @Test
@@ -139,6 +169,11 @@ class PluginInLocalSparkTest {
     DriverSide.checkContainerSize("spark://master:7077", 2048); // standalone: no container
     DriverSide.checkContainerSize("local[2]", 2048);
     DriverSide.checkContainerSize("yarn", 0);
+  }
+
+  private static int forget(long bytes) {
+    NativeMemory.currentTask().newNode("forgetful").reserve(bytes);
+    return 1;
   }
 
   private static long reserveAndRelease(String name, long bytes) {

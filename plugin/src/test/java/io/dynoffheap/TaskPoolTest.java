@@ -78,6 +78,32 @@ class TaskPoolTest {
   }
 
   @Test
+  void aNativeAllocationNoBudgetCouldHoldIsABadArgumentThroughTheCallWrapper() {
+    long absurd = 1L << 50;
+    IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
+        () -> pool.call(() -> alloc(pool, absurd) == 0 ? -1 : 0));
+    String message = error.getMessage();
+    assertTrue(message.startsWith("native call on memory node 'task-3/native-op' failed with -1: "
+        + "it asked the pool for a wrong size. reserve(bytes) on TreeNode(task-3/native-op"),
+        message);
+    assertTrue(message.contains("is outside the allowed range [1 B, 17592186044416 (16.0 TiB)]"),
+        message);
+    assertEquals(0, pool.node().usedBytes(), "nothing was reserved");
+    assertEquals(0, quota.nativeBytes());
+  }
+
+  @Test
+  void aTaskNodeWithACapacityNoBudgetCouldHoldIsRefused() {
+    IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
+        () -> task.newNode("codec", Long.MAX_VALUE - 1, null));
+    assertTrue(error.getMessage().contains("newChild(\"codec\", childCapacity) on TreeNode(task-3"
+        + ", used=0): childCapacity = 9223372036854775806 (8388608.0 TiB) is outside the allowed "
+        + "range [1 B, 17592186044416 (16.0 TiB)], or 9223372036854775807 for no limit"),
+        error.getMessage());
+    assertThrows(IllegalArgumentException.class, () -> task.newNode("codec", -1, null));
+  }
+
+  @Test
   void anOperatorFailureThatIsNoDenialIsReportedWithThePoolsErrorText() {
     IllegalStateException error = assertThrows(IllegalStateException.class,
         () -> pool.call(() -> alloc(pool, 0) == 0 ? -2 : 0));

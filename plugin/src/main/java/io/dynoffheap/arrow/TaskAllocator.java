@@ -28,7 +28,8 @@ import org.slf4j.LoggerFactory;
  * <p>{@link #close()} (at task end, or by its owner) closes the Arrow allocator, gives the whole
  * reservation back and closes the node. Buffers still open are a leak: they are reported as one
  * {@link MemoryLeak} of the node, whose text carries Arrow's own leak report (the allocator tree
- * with its outstanding children), and their reservation is released all the same. Closing the
+ * with its outstanding children) and, in debug mode (spark.dynoffheap.debug), where the node's
+ * blocks were reserved, and their reservation is released all the same. Closing the
  * Arrow allocator earlier by hand is fine and recommended; closing twice reports nothing the
  * second time.
  */
@@ -109,11 +110,12 @@ public final class TaskAllocator implements TaskScoped {
         arrowReport = "Memory was leaked. Memory leaked: (" + arrowBytes + ")\n" + allocator;
       }
       long counted = listener.allocatedBytes();
+      String sites = node.describeReservationSites();
       long released = listener.close();
       if (arrowReport != null) {
         leaks.add(new MemoryLeak(node.path() + " [its Arrow allocator still had "
             + Bytes.format(arrowBytes) + " in buffers at close. Arrow's report: "
-            + arrowReport.strip() + "]", released));
+            + arrowReport.strip() + "]", released, sites));
       } else if (counted > 0) {
         LOG.debug("Arrow allocator of memory node '{}' closed with {} bytes counted by failed "
             + "allocations", node.path(), counted);

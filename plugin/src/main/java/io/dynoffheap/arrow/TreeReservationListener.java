@@ -1,5 +1,6 @@
 package io.dynoffheap.arrow;
 
+import io.dynoffheap.memory.Arguments;
 import io.dynoffheap.memory.Bytes;
 import io.dynoffheap.memory.SpillPhase;
 import io.dynoffheap.memory.TreeNode;
@@ -32,7 +33,9 @@ import org.slf4j.LoggerFactory;
  *       blocks with {@link TreeNode#reserve}, which, with dynamic sizing, runs the whole shortfall
  *       ladder (spill, shared GC, retries). A denial throws Arrow's {@link OutOfMemoryException}
  *       whose message is the plugin's (request, reason, the task's usage tree, the setting to
- *       change); nothing stays counted. The node is never touched in {@link #onAllocation}: a
+ *       change); nothing stays counted. A size outside [1 B, 16 TiB] is a wrong argument, not a
+ *       shortage ({@link Arguments}): it throws {@link IllegalArgumentException} before anything
+ *       is counted. The node is never touched in {@link #onAllocation}: a
  *       failure there could not be reported and would leak the buffer.
  *   <li>{@link #onRelease}: the buffer's bytes are uncounted, and whole blocks that are no longer
  *       needed go back to the node at once.
@@ -94,10 +97,8 @@ public final class TreeReservationListener implements AllocationListener {
    * @param reportTree the node whose usage tree Arrow-limit errors show, normally the task's root
    */
   public TreeReservationListener(TreeNode node, long blockSize, TreeNode reportTree) {
-    if (blockSize <= 0) {
-      throw new IllegalArgumentException(
-          "the reservation block size must be positive, was " + blockSize);
-    }
+    Arguments.size(blockSize, "TreeReservationListener(node, blockSize, reportTree)", "blockSize",
+        node);
     this.node = node;
     this.blockSize = blockSize;
     this.reportTree = reportTree;
@@ -128,8 +129,13 @@ public final class TreeReservationListener implements AllocationListener {
     }
   }
 
+  /**
+   * Counts a buffer Arrow is about to create; a size outside [1 B, 16 TiB] (e.g. from
+   * {@code buffer(Long.MAX_VALUE)}) throws {@link IllegalArgumentException} and counts nothing.
+   */
   @Override
   public void onPreAllocation(long size) {
+    Arguments.size(size, "Arrow buffer allocation (onPreAllocation(size))", "size", node);
     long[] pending = unconfirmed.get();
     dropUnconfirmed(pending);
     count(size);

@@ -1,7 +1,11 @@
 package io.dynoffheap.config;
 
+import io.dynoffheap.memory.Arguments;
+import io.dynoffheap.memory.Bytes;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
+import java.util.function.Function;
 import org.apache.spark.SparkConf;
 
 /**
@@ -10,8 +14,11 @@ import org.apache.spark.SparkConf;
  * {@code spark.dynoffheap.}. {@code docs/configuration.md} is generated from {@link #ALL} and a
  * test keeps it in step.
  *
- * <p>{@link #from(SparkConf)} reads all of them at once and reports every bad value in one
- * exception, so a user fixes the configuration in one round.
+ * <p>{@link #from(SparkConf)} reads all of them at once and reports every bad value, and every
+ * key under the plugin's own prefixes that is no setting (with the setting most likely meant, see
+ * {@link UnknownKeys}), in one exception, so a user fixes the configuration in one round.
+ * {@link #forDriver} adds the check of the budget against the executors' heap and machine
+ * ({@link #budgetProblem}), which executors can only log.
  */
 public final class PluginSettings {
   static final long MIB = 1L << 20;
@@ -60,9 +67,18 @@ public final class PluginSettings {
       "warn", "fail");
 
   public static final Setting<Long> BUDGET = Setting.bytes(
-      "spark.dynoffheap.budget", "0", 0, 1L << 44,
+      "spark.dynoffheap.budget", "0", 0, Arguments.MAX_BYTES,
       "The executor's budget for heap and native memory together; 0 means the executor JVM's "
-          + "max heap (spark.executor.memory). Set it only if the container is larger than the heap.");
+          + "max heap (spark.executor.memory). Set it only if the container is larger than the "
+          + "heap. Checked at start: at least the executor's max heap, which the heap alone may "
+          + "commit, and at most the physical memory of the executor's machine.");
+
+  public static final Setting<Boolean> DEBUG = Setting.bool(
+      "spark.dynoffheap.debug", false,
+      "Debug mode: every reservation of a task's memory nodes records the Java stack that made "
+          + "it, and leak reports print the stacks of the bytes still held. Costs a stack trace "
+          + "per reservation: for tests and reproductions. For the history of Arrow buffers, "
+          + "also start executors with -Darrow.memory.debug.allocator=true.");
 
   public static final Setting<String> TIMELINE_DIR = Setting.text(
       "spark.dynoffheap.timeline.dir",
@@ -77,7 +93,7 @@ public final class PluginSettings {
   /** All settings, in the order the documentation lists them. */
   public static final List<Setting<?>> ALL = List.of(DYNAMIC_SIZING, MEMORY_FRACTION,
       RESERVATION_BLOCK, GC_RETRIES, GC_BACKOFF, GC_INTERVAL, HEAP_SHRINK, LEAK_CHECK, BUDGET,
-      TIMELINE_DIR, TIMELINE_INTERVAL);
+      DEBUG, TIMELINE_DIR, TIMELINE_INTERVAL);
 
   private final boolean dynamicSizing;
   private final double memoryFraction;
@@ -88,6 +104,7 @@ public final class PluginSettings {
   private final boolean heapShrink;
   private final boolean failOnLeak;
   private final long budgetOverride;
+  private final boolean debug;
   private final String timelineDir;
   private final long timelineIntervalMillis;
 
@@ -101,14 +118,38 @@ public final class PluginSettings {
     heapShrink = reader.read(HEAP_SHRINK);
     failOnLeak = reader.read(LEAK_CHECK).equals("fail");
     budgetOverride = reader.read(BUDGET);
+    debug = reader.read(DEBUG);
     timelineDir = reader.read(TIMELINE_DIR);
     timelineIntervalMillis = reader.read(TIMELINE_INTERVAL);
   }
 
-  /** Reads and checks every setting; throws one exception that lists every bad value. */
+  /**
+   * Reads and checks every setting and rejects unknown keys of the plugin's prefixes; throws one
+   * exception that lists every error.
+   */
   public static PluginSettings from(SparkConf conf) {
+    return read(conf, settings -> Optional.empty());
+  }
+
+  /**
+   * {@link #from}, plus the budget checked against the executors ({@link #budgetProblem}), all
+   * errors in one exception: what the driver runs at start.
+   *
+   * @param executorHeap the executors' max heap (spark.executor.memory), in bytes
+   * @param machineMemory the physical memory of the executors' machine in bytes, 0 if the driver
+   *     cannot know it (it can in local mode only)
+   */
+  public static PluginSettings forDriver(SparkConf conf, long executorHeap, long machineMemory) {
+    return read(conf, settings -> settings.budgetProblem(executorHeap, machineMemory));
+  }
+
+  /** Reads every setting, then adds the unknown keys' errors and {@code check}'s to the values'. */
+  private static PluginSettings read(SparkConf conf,
+      Function<PluginSettings, Optional<String>> check) {
     Reader reader = new Reader(conf);
     PluginSettings settings = new PluginSettings(reader);
+    reader.errors.addAll(UnknownKeys.errors(conf, ALL.stream().map(Setting::key).toList()));
+    check.apply(settings).ifPresent(reader.errors::add);
     if (!reader.errors.isEmpty()) {
       throw new IllegalArgumentException("Dynamic off-heap sizing plugin: invalid configuration:\n  "
           + String.join("\n  ", reader.errors));
@@ -148,6 +189,11 @@ public final class PluginSettings {
     return failOnLeak;
   }
 
+  /** Whether memory nodes record where their reservations were made (spark.dynoffheap.debug). */
+  public boolean debug() {
+    return debug;
+  }
+
   /** Where executors write their memory timeline; empty when they do not. */
   public String timelineDir() {
     return timelineDir;
@@ -160,6 +206,30 @@ public final class PluginSettings {
   /** The budget for heap and native memory given the JVM's max heap. */
   public long budget(long maxHeap) {
     return budgetOverride > 0 ? budgetOverride : maxHeap;
+  }
+
+  /**
+   * What is wrong with a budget set by {@link #BUDGET} on an executor with this max heap and
+   * machine, if anything. The budget must be at least the max heap: the heap alone may commit that
+   * much, and a smaller budget then leaves native code nothing (every reservation fails). It must
+   * be at most the machine's physical memory (when known, i.e. above 0): above it the OS kills the
+   * executor before the plugin denies a single request.
+   */
+  public Optional<String> budgetProblem(long maxHeap, long machineMemory) {
+    long ceiling = machineMemory > 0 ? machineMemory : Arguments.MAX_BYTES;
+    if (budgetOverride == 0 || (budgetOverride >= maxHeap && budgetOverride <= ceiling)) {
+      return Optional.empty();
+    }
+    String reason = budgetOverride < maxHeap
+        ? "below the executor's max heap (spark.executor.memory), which the heap alone may commit, "
+            + "so native code would get nothing once the heap has grown"
+        : "above the physical memory of the executor's machine, so the OS would kill the "
+            + "executor before the plugin denies a request";
+    return Optional.of("Invalid value " + Bytes.format(budgetOverride) + " for " + BUDGET.key()
+        + ": it is " + reason + ". Allowed: 0 (the executor's max heap) or a size in ["
+        + Bytes.format(maxHeap) + ", " + Bytes.format(ceiling) + "]: from the executor's max heap "
+        + "to " + (machineMemory > 0 ? "the machine's physical memory" : "the largest budget")
+        + ".");
   }
 
   /** The documentation table of every setting, as docs/configuration.md shows it. */

@@ -31,7 +31,7 @@ final class ChildAccount implements NodeAccount {
     }
     Borrowing fromParent;
     try {
-      fromParent = parent.borrow(bytes);
+      fromParent = parent.borrowForChild(bytes);
     } catch (RuntimeException | Error e) {
       counter.remove(bytes, path);
       throw e;
@@ -47,14 +47,14 @@ final class ChildAccount implements NodeAccount {
   @Override
   public void repay(long bytes) {
     counter.remove(bytes, path);
-    parent.repay(bytes);
+    parent.repayForChild(bytes);
   }
 
   @Override
   public long releaseAll() {
     long held = counter.removeAll();
     if (held > 0) {
-      parent.repay(held);
+      parent.repayForChild(held);
     }
     return held;
   }

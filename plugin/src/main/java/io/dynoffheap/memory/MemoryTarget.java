@@ -5,9 +5,10 @@ package io.dynoffheap.memory;
  * its parent, up to the root, whose account is the task's reservation, which takes blocks from
  * Spark and the executor's quota ({@link BlockSource}); see {@link NodeAccount}.
  *
- * <p>Contract: {@link #borrow} is all or nothing. Sizes must be positive; a target throws
- * {@link IllegalArgumentException} for anything else. {@link #repay} gives back bytes that were
- * borrowed from this same target and never more than it holds.
+ * <p>Contract: {@link #borrow} is all or nothing. Sizes must be in [1 B,
+ * {@link Arguments#MAX_BYTES}]; a target throws {@link IllegalArgumentException} for anything
+ * else. {@link #repay} gives back bytes that were borrowed from this same target and never more
+ * than it holds.
  */
 public interface MemoryTarget {
 
@@ -25,13 +26,4 @@ public interface MemoryTarget {
 
   /** The highest {@link #usedBytes()} ever seen. */
   long peakBytes();
-
-  /** Rejects sizes that are not positive, with the name of the target in the message. */
-  static void checkPositive(String what, long bytes, MemoryTarget target) {
-    if (bytes <= 0) {
-      throw new IllegalArgumentException(
-          what + " of " + bytes + " bytes on memory target '" + target.name()
-              + "': the size must be positive");
-    }
-  }
 }

@@ -25,6 +25,12 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * repaying to it is ignored, because its bytes were already force-released (a native pool may
  * free late, after its task ended).
  *
+ * <p>Debug mode ({@link #recordReservationSites()}, spark.dynoffheap.debug): each node records
+ * the Java stack of every borrow made at it, and its leak shows the stacks of the bytes it still
+ * held ({@link ReservationSites}). A child's account borrows from the parent through
+ * {@link #borrowForChild}, which records nothing, so each byte is recorded once, where it was
+ * asked for.
+ *
  * <p>Thread safety: borrow, repay and spill may run on any thread at once (a task thread and the
  * native threads working for it).
  */
@@ -43,6 +49,8 @@ public final class TreeNode implements MemoryTarget {
   private final NodeAccount account;
   private final List<TreeNode> children = new CopyOnWriteArrayList<>();
   private volatile boolean closed;
+  /** Where live reservations were made, in debug mode; else null. */
+  private volatile ReservationSites sites;
 
   /** The root of a task's tree, counted by the task's reservation. */
   TreeNode(String name, TaskReservation reservation) {
@@ -57,16 +65,13 @@ public final class TreeNode implements MemoryTarget {
 
   private TreeNode(String name, TreeNode parent, long capacity, Spiller spiller) {
     checkName(name);
-    if (capacity <= 0) {
-      throw new IllegalArgumentException(
-          "capacity of memory node '" + name + "' must be positive, was " + capacity);
-    }
     this.name = name;
     this.path = parent.path + "/" + name;
     this.root = parent.root;
     this.capacity = capacity;
     this.spiller = spiller == null ? Spiller.NONE : spiller;
     this.account = new ChildAccount(path, name, capacity, parent);
+    this.sites = parent.sites == null ? null : new ReservationSites();
   }
 
   private static void checkName(String name) {
@@ -80,8 +85,13 @@ public final class TreeNode implements MemoryTarget {
     return newChild(childName, UNLIMITED, Spiller.NONE);
   }
 
-  /** Adds a child that may hold at most {@code childCapacity} bytes and frees through {@code childSpiller}. */
+  /**
+   * Adds a child that may hold at most {@code childCapacity} bytes (in [1 B, 16 TiB], or
+   * {@link #UNLIMITED}) and frees through {@code childSpiller}.
+   */
   public TreeNode newChild(String childName, long childCapacity, Spiller childSpiller) {
+    Arguments.capacity(childCapacity, UNLIMITED, "newChild(\"" + childName + "\", childCapacity)",
+        "childCapacity", this);
     if (closed) {
       throw closedError("adding child '" + childName + "'");
     }
@@ -108,9 +118,35 @@ public final class TreeNode implements MemoryTarget {
     return closed;
   }
 
+  /**
+   * Debug mode: from now on this node, and every child made after this call, records where each
+   * live reservation was made, and leak reports print it. Call it before the node is used.
+   */
+  public void recordReservationSites() {
+    if (sites == null) {
+      sites = new ReservationSites();
+    }
+  }
+
+  /** In debug mode, where the bytes this node holds were reserved (empty if none or not in debug mode). */
+  public String describeReservationSites() {
+    ReservationSites recording = sites;
+    return recording == null ? "" : recording.describe();
+  }
+
   @Override
   public Borrowing borrow(long bytes) {
-    MemoryTarget.checkPositive("borrow", bytes, this);
+    Borrowing borrowing = borrowForChild(bytes);
+    ReservationSites recording = sites;
+    if (recording != null && borrowing.isGranted()) {
+      recording.borrowed(bytes);
+    }
+    return borrowing;
+  }
+
+  /** {@link #borrow} for a child's account: the bytes are the child's and recorded there. */
+  Borrowing borrowForChild(long bytes) {
+    Arguments.size(bytes, "borrow(bytes)", "bytes", this);
     if (closed) {
       throw closedError("borrow of " + bytes + " bytes");
     }
@@ -122,6 +158,7 @@ public final class TreeNode implements MemoryTarget {
    * the reason, the usage tree of the whole task and the setting to change.
    */
   public void reserve(long bytes) {
+    Arguments.size(bytes, "reserve(bytes)", "bytes", this);
     Borrowing borrowing = borrow(bytes);
     if (!borrowing.isGranted()) {
       throw OutOfMemory.error(path, bytes, borrowing, root.usage());
@@ -130,7 +167,16 @@ public final class TreeNode implements MemoryTarget {
 
   @Override
   public void repay(long bytes) {
-    MemoryTarget.checkPositive("repay", bytes, this);
+    repayForChild(bytes);
+    ReservationSites recording = sites;
+    if (recording != null) {
+      recording.repaid(bytes);
+    }
+  }
+
+  /** {@link #repay} for a child's account. */
+  void repayForChild(long bytes) {
+    Arguments.size(bytes, "repay(bytes)", "bytes", this);
     if (closed) {
       return;
     }
@@ -201,7 +247,7 @@ public final class TreeNode implements MemoryTarget {
     closed = true;
     long residue = account.releaseAll();
     if (residue > 0) {
-      leaks.add(new MemoryLeak(path, residue));
+      leaks.add(new MemoryLeak(path, residue, describeReservationSites()));
     }
   }
 

@@ -39,6 +39,23 @@ class TaskAllocatorTest {
   }
 
   @Test
+  void aBufferNoBudgetCouldHoldIsABadArgumentAndCountsNothing() {
+    ArrowBuf kept = root.buffer(1000);
+    for (long size : new long[] {Long.MAX_VALUE, (1L << 44) + 1}) {
+      IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
+          () -> root.buffer(size));
+      String message = error.getMessage();
+      assertTrue(message.startsWith("Arrow buffer allocation (onPreAllocation(size)) on "
+          + "TreeNode(task-1/arrow"), message);
+      assertTrue(message.contains("size = " + size + " ("), message);
+      assertTrue(message.contains("[1 B, 17592186044416 (16.0 TiB)]"), message);
+      assertExact(1024);
+      assertEquals(MIB, task.node().usedBytes());
+    }
+    kept.close();
+  }
+
+  @Test
   void wholeBlocksAreReservedBeforeBuffersAndGivenBackOnRelease() {
     ArrowBuf small = root.buffer(1000);
     assertEquals(1024, root.getAllocatedMemory(), "Arrow rounds to a power of two");

@@ -46,8 +46,11 @@ object SparkSessions {
   /** How long [[stop]] lets executor JVMs exit on their own before killing them. */
   val ExecutorExitTimeout: FiniteDuration = 30.seconds
 
-  /** Marker put into every session's conf, to recognise a SparkContext we did not just create. */
-  private val SessionIdKey = "spark.dynoffheap.test.sessionId"
+  /**
+   * Marker put into every session's conf, to recognise a SparkContext we did not just create.
+   * Outside the plugin's prefix spark.dynoffheap., whose unknown keys fail the start.
+   */
+  private val SessionIdKey = "spark.dynoffheapTest.sessionId"
   private val sessionIds = new AtomicLong()
 
   private val live = mutable.LinkedHashSet.empty[SparkSession]
