@@ -4,6 +4,7 @@ import io.dynoffheap.config.PluginSettings;
 import io.dynoffheap.memory.ExecutorQuota;
 import io.dynoffheap.memory.GcCoordinator;
 import io.dynoffheap.memory.HeapShrink;
+import io.dynoffheap.memory.HeapWatch;
 import io.dynoffheap.memory.IdleReclaim;
 import io.dynoffheap.memory.MemoryLeak;
 import io.dynoffheap.memory.MemoryStats;
@@ -22,6 +23,10 @@ import org.slf4j.LoggerFactory;
  * The plugin's memory state of one executor, built once when the executor starts: the quota,
  * the GC coordinator and the shortfall ladder (used with dynamic sizing), the counters, and the
  * native memory of each running task.
+ *
+ * <p>With dynamic sizing a {@link HeapWatch} asks for a shared GC episode whenever a collection
+ * leaves heap + native above 90 % of the budget, so the heap's own growth after admissions is
+ * taken back.
  *
  * <p>A task's {@link TaskNativeMemory} is made on first use from the task's own thread, with a
  * completion listener that closes it. Spark runs completion listeners before it checks the task
@@ -42,6 +47,8 @@ public final class ExecutorMemory {
   private final PluginSettings settings;
   private final MemoryPlan plan;
   private final ShortfallLadder ladder;
+  /** Dynamic sizing: GC episodes when the heap grows past what native memory leaves it. */
+  private final HeapWatch heapWatch;
   private final MemoryStats stats = new MemoryStats();
   private final Map<Long, TaskNativeMemory> tasks = new ConcurrentHashMap<>();
 
@@ -54,6 +61,14 @@ public final class ExecutorMemory {
         TimeUnit.MILLISECONDS.toNanos(settings.gcIntervalMillis()), System::nanoTime);
     this.ladder = new ShortfallLadder(quota, new IdleReclaim(), gc, settings.gcRetries(),
         settings.gcBackoffMillis());
+    this.heapWatch = settings.dynamicSizing() ? HeapWatch.start(quota, gc) : null;
+  }
+
+  /** Stops watching the heap: the executor shuts down. */
+  void close() {
+    if (heapWatch != null) {
+      heapWatch.close();
+    }
   }
 
   public MemoryPlan plan() {

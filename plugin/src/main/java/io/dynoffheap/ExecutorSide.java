@@ -60,6 +60,7 @@ final class ExecutorSide implements ExecutorPlugin {
     }
     if (memory != null) {
       NativeMemory.uninstall(memory);
+      memory.close();
     }
   }
 }

@@ -1,0 +1,131 @@
+package io.dynoffheap.memory;
+
+import java.lang.management.GarbageCollectorMXBean;
+import java.lang.management.ManagementFactory;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import javax.management.ListenerNotFoundException;
+import javax.management.Notification;
+import javax.management.NotificationEmitter;
+import javax.management.NotificationListener;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Keeps the heap from growing past what the native memory already admitted leaves it: admission
+ * is exact when it runs, but afterwards the JVM grows the committed heap on its own (G1 expands
+ * it after a young collection when collections take a large share of the time), and heap plus
+ * native then goes over the budget, and a container can be killed for it, with no admission
+ * anywhere to deny.
+ *
+ * <p>Algorithm. The JVM reports the end of every collection ({@link GarbageCollectorMXBean}
+ * notifications, on a JMX thread); the heap only grows at a collection's end or when one cannot
+ * free enough, so that is when to look.
+ * <ol>
+ *   <li>After each collection, read committed heap + tracked native bytes.
+ *   <li>Above {@link #THRESHOLD} of the budget, ask for one shared GC episode of the executor's
+ *       {@link GcCoordinator} (the heap-free ratios lowered, so the heap gives back what it does
+ *       not use), on a daemon thread of its own: the notification thread never waits, and at most
+ *       one episode is asked for at a time.
+ *   <li>The coordinator's minimum interval applies: a heap that is over the threshold because it
+ *       is full of live data cannot cause a GC storm. Threads short of quota share the same
+ *       episodes.
+ * </ol>
+ * The episode's own collection is reported too; it asks for nothing unless the heap is still
+ * over the threshold, and then the interval holds it back.
+ *
+ * <p>Below the threshold nothing happens, so a job whose memory is not tight pays for one
+ * comparison per collection. This is also what Gluten's dynamic sizing does with an
+ * asynchronous collection at 85 % of the budget; here it is one shared, rate-limited episode.
+ */
+public final class HeapWatch implements AutoCloseable {
+  /** Share of the budget above which a collection's end asks for an episode. */
+  public static final double THRESHOLD = 0.9;
+  private static final Logger LOG = LoggerFactory.getLogger(HeapWatch.class);
+
+  private final ExecutorQuota quota;
+  private final GcCoordinator gc;
+  private final ExecutorService episodes;
+  private final AtomicBoolean pending = new AtomicBoolean();
+  private final List<NotificationEmitter> emitters = new ArrayList<>();
+  private final NotificationListener listener = this::onCollection;
+  private volatile long requested;
+
+  private HeapWatch(ExecutorQuota quota, GcCoordinator gc) {
+    this.quota = quota;
+    this.gc = gc;
+    this.episodes = new ThreadPoolExecutor(1, 1, 0, TimeUnit.MILLISECONDS,
+        new LinkedBlockingQueue<>(), runnable -> {
+          Thread thread = new Thread(runnable, "dynoffheap-heap-watch");
+          thread.setDaemon(true);
+          return thread;
+        });
+  }
+
+  /** Starts watching this JVM's collections for {@code quota}'s budget. */
+  public static HeapWatch start(ExecutorQuota quota, GcCoordinator gc) {
+    HeapWatch watch = new HeapWatch(quota, gc);
+    for (GarbageCollectorMXBean bean : ManagementFactory.getGarbageCollectorMXBeans()) {
+      if (bean instanceof NotificationEmitter emitter) {
+        emitter.addNotificationListener(watch.listener, null, null);
+        watch.emitters.add(emitter);
+      }
+    }
+    return watch;
+  }
+
+  /** Episodes this watch asked for (some may have been held back by the interval). */
+  public long requestedEpisodes() {
+    return requested;
+  }
+
+  /**
+   * What a collection's end does: asks for an episode when heap + native is above the
+   * threshold and none is pending. Returns whether it asked.
+   */
+  boolean check() {
+    long held = quota.committedHeap() + quota.nativeBytes();
+    if (held <= THRESHOLD * quota.budget() || !pending.compareAndSet(false, true)) {
+      return false;
+    }
+    requested++;
+    long seen = gc.completedEpisodes();
+    try {
+      episodes.execute(() -> {
+        try {
+          gc.collectAfter(seen);
+        } finally {
+          pending.set(false);
+        }
+      });
+    } catch (RuntimeException e) {
+      pending.set(false); // closed meanwhile
+    }
+    return true;
+  }
+
+  private void onCollection(Notification notification, Object handback) {
+    try {
+      check();
+    } catch (RuntimeException e) {
+      LOG.warn("The heap watch failed to look at a collection; it goes on with the next one", e);
+    }
+  }
+
+  @Override
+  public void close() {
+    for (NotificationEmitter emitter : emitters) {
+      try {
+        emitter.removeNotificationListener(listener);
+      } catch (ListenerNotFoundException e) {
+        // already gone
+      }
+    }
+    episodes.shutdownNow();
+  }
+}
