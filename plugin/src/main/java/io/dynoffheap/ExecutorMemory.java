@@ -25,8 +25,8 @@ import org.slf4j.LoggerFactory;
  * native memory of each running task.
  *
  * <p>With dynamic sizing a {@link HeapWatch} asks for a shared GC episode whenever a collection
- * leaves heap + native above 90 % of the budget, so the heap's own growth after admissions is
- * taken back.
+ * leaves heap + native above 90 % of the budget while native memory holds 10 % or more, so the
+ * heap's own growth after admissions is taken back.
  *
  * <p>A task's {@link TaskNativeMemory} is made on first use from the task's own thread, with a
  * completion listener that closes it. Spark runs completion listeners before it checks the task

@@ -66,6 +66,12 @@ public final class GcCoordinator {
     return completed == 0 ? -1 : nanoClock.getAsLong() - lastEndNanos;
   }
 
+  /** Nanoseconds until the minimum interval lets a new episode start; 0 when it already does. */
+  public synchronized long nanosUntilNextEpisode() {
+    return completed == 0 ? 0
+        : Math.max(0, minIntervalNanos - (nanoClock.getAsLong() - lastEndNanos));
+  }
+
   /** The least time between the end of one episode and the start of the next. */
   public long minIntervalNanos() {
     return minIntervalNanos;

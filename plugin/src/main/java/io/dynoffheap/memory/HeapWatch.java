@@ -28,7 +28,8 @@ import org.slf4j.LoggerFactory;
  * free enough, so that is when to look.
  * <ol>
  *   <li>After each collection, read committed heap + tracked native bytes.
- *   <li>Above {@link #THRESHOLD} of the budget, ask for one shared GC episode of the executor's
+ *   <li>Above {@link #THRESHOLD} of the budget, while native memory holds at least the rest of
+ *       it (10 %), ask for one shared GC episode of the executor's
  *       {@link GcCoordinator} (the heap-free ratios lowered, so the heap gives back what it does
  *       not use), on a daemon thread of its own: the notification thread never waits, and at most
  *       one episode is asked for at a time.
@@ -40,7 +41,10 @@ import org.slf4j.LoggerFactory;
  * over the threshold, and then the interval holds it back.
  *
  * <p>Below the threshold nothing happens, so a job whose memory is not tight pays for one
- * comparison per collection. This is also what Gluten's dynamic sizing does with an
+ * comparison per collection. Nor does it while native memory holds less than 10 % of the budget:
+ * the heap alone never outgrows the budget (its maximum is the budget), so heap + native can then
+ * exceed it by less than 10 % at most, and a JVM-only stage, whose heap grows towards its maximum
+ * as it should, is never slowed down by collections it did not need. This is also what Gluten's dynamic sizing does with an
  * asynchronous collection at 85 % of the budget; here it is one shared, rate-limited episode.
  */
 public final class HeapWatch implements AutoCloseable {
@@ -89,8 +93,10 @@ public final class HeapWatch implements AutoCloseable {
    * threshold and none is pending. Returns whether it asked.
    */
   boolean check() {
-    long held = quota.committedHeap() + quota.nativeBytes();
-    if (held <= THRESHOLD * quota.budget() || !pending.compareAndSet(false, true)) {
+    long nativeBytes = quota.nativeBytes();
+    long held = quota.committedHeap() + nativeBytes;
+    if (held <= THRESHOLD * quota.budget() || nativeBytes < (1 - THRESHOLD) * quota.budget()
+        || !pending.compareAndSet(false, true)) {
       return false;
     }
     requested++;

@@ -29,7 +29,10 @@ import java.util.function.LongUnaryOperator;
  *       and try again;
  *   <li>retry up to {@code retries} more times, sleeping {@code backoff}, 2×, 4×, … in between,
  *       each time sharing a new GC episode if the interval allows one (other tasks may finish
- *       and release memory meanwhile);
+ *       and release memory meanwhile). A request that no episode has served yet (the interval
+ *       held it back: another request's episode, or the {@link HeapWatch}'s, ended just before
+ *       it fell short) sleeps at least until the interval allows one, so it never fails for want
+ *       of a collection that the interval alone kept from it;
  *   <li>deny, with the figures a user needs: request, budget, committed heap, native bytes,
  *       what was reclaimed and spilled, how many episodes and retries were tried (or why no
  *       episode could run: the interval since the last one), and what to change.
@@ -103,7 +106,8 @@ public final class ShortfallLadder {
     long spilled = 0;
     for (int attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0) {
-        if (!sleep(sleepNanos)) {
+        boolean served = gc.completedEpisodes() > episodesBefore;
+        if (!sleep(served ? sleepNanos : Math.max(sleepNanos, gc.nanosUntilNextEpisode()))) {
           break;
         }
         sleepNanos *= 2;

@@ -28,6 +28,15 @@ class HeapWatchTest {
   }
 
   @Test
+  void aHeapNearTheBudgetWithLittleNativeMemoryIsLeftToTheJvm() {
+    try (HeapWatch watch = HeapWatch.start(quota, gc)) {
+      committedHeap.set(BUDGET - 50 * MIB);
+      assertTrue(quota.tryAdmit(50 * MIB)); // heap + native = the budget, native under 10 %
+      assertFalse(watch.check(), "a JVM-only stage: the heap may use its whole maximum");
+    }
+  }
+
+  @Test
   void aRealCollectionThatLeavesHeapAndNativeOverTheThresholdStartsOneEpisode() throws Exception {
     try (HeapWatch watch = HeapWatch.start(quota, gc)) {
       assertTrue(quota.tryAdmit(700 * MIB));

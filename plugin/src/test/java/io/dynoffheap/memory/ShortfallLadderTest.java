@@ -10,7 +10,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
-/** The ladder's denial text when the GC interval kept it from running an episode. */
+/** The ladder when the GC interval keeps it from running an episode. */
 class ShortfallLadderTest {
 
   @Test
@@ -35,5 +35,25 @@ class ShortfallLadderTest {
         + "spark.dynoffheap.gc.interval=1000ms"), reason);
     assertTrue(reason.contains("reclaimed 0 B idle from 0 task(s)"), reason);
     assertEquals(1, collections.get());
+  }
+
+  @Test
+  void aRequestThatNoEpisodeServedWaitsForTheIntervalInsteadOfFailing() {
+    AtomicInteger collections = new AtomicInteger();
+    AtomicLong heap = new AtomicLong(64 * MIB);
+    // The first episode (of someone else, just before) leaves the heap full; the next shrinks it.
+    GcCoordinator gc = new GcCoordinator(() -> heap.set(collections.incrementAndGet() > 1
+        ? 16 * MIB : 64 * MIB), HeapShrink.of(false), TimeUnit.MILLISECONDS.toNanos(200),
+        System::nanoTime);
+    ExecutorQuota quota = new ExecutorQuota(64 * MIB, heap::get);
+    ShortfallLadder ladder = new ShortfallLadder(quota, new IdleReclaim(), gc, 1, 0);
+    assertTrue(gc.collectAfter(0));
+
+    long start = System.nanoTime();
+    Grant grant = ladder.admit(MIB, MIB, wanted -> 0);
+    assertTrue(grant.isGranted(), grant.outcome().reason());
+    assertEquals(2, collections.get(), "one more episode, once the interval allowed it");
+    assertTrue(System.nanoTime() - start >= TimeUnit.MILLISECONDS.toNanos(150),
+        "it waited for the interval");
   }
 }
