@@ -174,7 +174,10 @@ public final class NativePool implements AutoCloseable {
      * reserved. Each was refused and changed nothing.
      */
     public long misuses() {
-        return currentMisuses().count();
+        ClosedState closed = closedState;
+        return closed == null || closed.nativeReadable()
+                ? NativeBridge.dynoffheap_bridge_pool_misuses(handle, null, 0)
+                : closed.misuses().count();
     }
 
     /** The text of the first misuse ("" when there was none): call, pointer, pool name. */
