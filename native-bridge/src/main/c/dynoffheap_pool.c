@@ -246,8 +246,9 @@ struct pool {
     dynoffheap_pool pub[GENERATIONS];
 
     /* Read-mostly fields, shared by all threads. */
-    alignas(CACHE_LINE) _Atomic uintptr_t handle; /* &pub[gen] while this generation's pool
-                                                     is open or quarantined, else 0 */
+    alignas(CACHE_LINE) _Atomic uintptr_t handle; /* &pub[gen] (| HANDLE_DEBUG in debug
+                                                     mode) while this generation's pool is
+                                                     open or quarantined, else 0 */
     uint32_t gen;         /* generation of the pool now in this struct */
     int debug;            /* the live map is kept (see "Debug mode") */
     int64_t id;           /* the Java side's pool id, passed to the callbacks */
@@ -422,9 +423,19 @@ static inline struct pool *pool_of(dynoffheap_pool *pub)
     return (struct pool *)((uintptr_t)pub & ~(uintptr_t)(POOL_ALIGN - 1));
 }
 
-/* Whether `pub` is the handle of the pool now in its struct (open or quarantined): one
- * load of a read-mostly line that the call reads anyway. */
+/* Bit of `handle` set for a pool in debug mode (handles are 8-byte aligned). */
+#define HANDLE_DEBUG ((uintptr_t)1)
+
+/* Whether `pub` is the handle of the pool now in its struct (open or quarantined). */
 static ALWAYS_INLINE int is_current(const struct pool *p, const dynoffheap_pool *pub)
+{
+    return LIKELY((atomic_load_explicit(&p->handle, memory_order_acquire) & ~HANDLE_DEBUG) ==
+                  (uintptr_t)pub);
+}
+
+/* is_current() and not in debug mode, the condition of every fast path: one load of a
+ * read-mostly line that the call reads anyway, and one compare. */
+static ALWAYS_INLINE int is_plain(const struct pool *p, const dynoffheap_pool *pub)
 {
     return LIKELY(atomic_load_explicit(&p->handle, memory_order_acquire) == (uintptr_t)pub);
 }
@@ -924,14 +935,6 @@ static inline uint32_t freed_check(const struct pool *p)
     return FREED_MAGIC ^ p->tag;
 }
 
-/* The word written into the first 8 payload bytes of a freed allocation with a header,
- * where glibc's free lists do not write for small chunks (they use the 16 header bytes),
- * so that a second free is told apart from a foreign pointer as a best effort. */
-static inline uint64_t freed_mark(uint32_t tag)
-{
-    return make_stamp(FREED_MAGIC ^ tag, LIVE_MAGIC ^ tag);
-}
-
 /* Reads 8 bytes that may be outside any block the sanitizer knows (a malloc chunk's size
  * word, or memory freed already); the build with AddressSanitizer does not check it. */
 #ifdef __SANITIZE_ADDRESS__
@@ -954,8 +957,6 @@ uint64_t read_word(const void *at)
  * sized allocation). Returns 0 when the live map had no memory for it. */
 static int track(struct pool *p, void *user, size_t value)
 {
-    if (LIKELY(!p->debug))
-        return 1;
     pthread_mutex_lock(&p->live_lock);
     int ok = ptrmap_put(&p->live, user, value) == 0;
     pthread_mutex_unlock(&p->live_lock);
@@ -999,7 +1000,7 @@ static COLD const char *untrack_live(struct pool *p, void *user, size_t value, i
 static COLD struct alloc_header *bad_header(struct pool *p, void *user, const char *what,
                                            uint32_t check)
 {
-    if (check == freed_check(p) || read_word(user) == freed_mark(p->tag))
+    if (check == freed_check(p) || stamp_check(read_word(user)) == freed_check(p))
         return bad_pointer(p, user, what, "was already freed (double free)");
     return bad_pointer(p, user, what,
                        "is not a live allocation of this pool: it was freed already (double "
@@ -1009,16 +1010,16 @@ static COLD struct alloc_header *bad_header(struct pool *p, void *user, const ch
 }
 
 /*
- * Finds the header of `user` and checks that it is a live allocation of this pool. With
- * `untrack` (free), debug mode also drops it from the live map in the same step.
- * Returns the header or NULL with the error text set.
+ * Finds the header of `user` and checks that it is a live allocation of this pool; with
+ * `debug`, in the live map first, and with `untrack` (free) it also drops it from the map
+ * in the same step. Returns the header or NULL with the error text set.
  */
 static ALWAYS_INLINE struct alloc_header *live_header(struct pool *p, void *user, const char *what,
-                                               int untrack)
+                                               int debug, int untrack)
 {
     if (UNLIKELY(((uintptr_t)user & 15u) != 0))
         return bad_pointer(p, user, what, "is not 16-byte aligned: not allocated by this pool");
-    if (UNLIKELY(p->debug)) {
+    if (debug) {
         const char *why = untrack_live(p, user, TRACK_HEADERED, untrack);
         if (why != NULL)
             return bad_pointer(p, user, what, why);
@@ -1059,7 +1060,9 @@ static COLD void *untracked(struct pool *p, const char *what)
     return NULL;
 }
 
-static ALWAYS_INLINE void *alloc_impl(struct pool *p, size_t alignment, size_t size, const char *what)
+/* Allocates with a header; `debug`: records it in the live map. */
+static ALWAYS_INLINE void *alloc_impl(struct pool *p, size_t alignment, size_t size,
+                                      const char *what, int debug)
 {
     unsigned align_log2 = DEFAULT_ALIGN_LOG2;
     size_t overhead = HEADER_SIZE;
@@ -1085,7 +1088,7 @@ static ALWAYS_INLINE void *alloc_impl(struct pool *p, size_t alignment, size_t s
     h->stamp = make_stamp(live_check(p),
                           (align_log2 << LAYOUT_OFFSET_BITS) | (uint32_t)((char *)h - raw));
 
-    if (UNLIKELY(!track(p, user, TRACK_HEADERED))) {
+    if (debug && UNLIKELY(!track(p, user, TRACK_HEADERED))) {
         free(raw);
         uncharge(p, total);
         return untracked(p, what);
@@ -1094,14 +1097,22 @@ static ALWAYS_INLINE void *alloc_impl(struct pool *p, size_t alignment, size_t s
 }
 
 /* Every operation starts here: a handle of an older generation of its struct (a pool
- * closed long ago) changes nothing and reads nothing of the pool now in the struct. */
+ * closed long ago) changes nothing and reads nothing of the pool now in the struct. The
+ * hot ones test is_plain() instead and leave both stale handles and debug mode to a cold
+ * twin (the *_checked functions). */
 #define STALE(pub) UNLIKELY(!is_current(pool_of(pub), (pub)))
+
+static COLD void *alloc_checked(dynoffheap_pool *pub, size_t size)
+{
+    return STALE(pub) ? NULL : alloc_impl(pool_of(pub), HEADER_SIZE, size, "alloc", 1);
+}
 
 static void *op_alloc(dynoffheap_pool *pub, size_t size)
 {
-    if (STALE(pub))
-        return NULL;
-    return alloc_impl(pool_of(pub), HEADER_SIZE, size, "alloc");
+    struct pool *p = pool_of(pub);
+    if (UNLIKELY(!is_plain(p, pub)))
+        return alloc_checked(pub, size);
+    return alloc_impl(p, HEADER_SIZE, size, "alloc", 0);
 }
 
 /* Returns the alignment to use (at least 16), or 0 with the error text set when
@@ -1124,35 +1135,29 @@ static void *op_alloc_aligned(dynoffheap_pool *pub, size_t alignment, size_t siz
         return NULL;
     struct pool *p = pool_of(pub);
     size_t align = checked_alignment(p, alignment, "alloc_aligned");
-    return align != 0 ? alloc_impl(p, align, size, "alloc_aligned") : NULL;
-}
-
-/* Bytes of payload an allocation with this header has at least. */
-static inline int64_t payload_of(int64_t charged, uint32_t layout)
-{
-    unsigned align_log2 = layout >> LAYOUT_OFFSET_BITS;
-    return charged - (align_log2 > DEFAULT_ALIGN_LOG2 ? (int64_t)1 << align_log2 : HEADER_SIZE);
+    return align != 0 ? alloc_impl(p, align, size, "alloc_aligned", p->debug) : NULL;
 }
 
 /* Frees an allocation whose header was checked (and, in debug mode, untracked): marks it
- * freed and hands it to free(). `p` is NULL for one of a stale handle, whose pool's
- * bytes were all given back when it closed. The bytes are uncharged just before free()
- * rather than after: malloc keeps freed memory for reuse anyway, and free() becomes a
- * tail call. */
+ * freed, in the header and in its first 8 payload bytes, where glibc's free lists do not
+ * write for small chunks (they use the 16 header bytes), so that a second free is told
+ * apart from a foreign pointer as a best effort; then hands it to free(). `account` is 0
+ * for one of a stale handle, whose pool gave all its bytes back at close. The bytes are
+ * uncharged just before free() rather than after: malloc keeps freed memory for reuse
+ * anyway, and free() becomes a tail call. */
 static ALWAYS_INLINE void release_allocation(struct pool *p, struct alloc_header *h,
-                                             uint32_t tag)
+                                             uint32_t tag, int account)
 {
     int64_t charged = h->charged;
     uint32_t layout = stamp_layout(h->stamp);
-    char *raw = (char *)h - (layout & LAYOUT_OFFSET_MASK);
-    h->stamp = make_stamp(FREED_MAGIC ^ tag, layout);
-    if (LIKELY(payload_of(charged, layout) >= 8)) {
-        uint64_t mark = freed_mark(tag);
-        memcpy(h + 1, &mark, sizeof mark);
-    }
-    if (p != NULL)
+    uint32_t offset = layout & LAYOUT_OFFSET_MASK; /* of the header from malloc's pointer */
+    uint64_t freed = make_stamp(FREED_MAGIC ^ tag, layout);
+    h->stamp = freed;
+    if (LIKELY(charged - (int64_t)offset >= HEADER_SIZE + 8)) /* 8 payload bytes exist */
+        memcpy(h + 1, &freed, sizeof freed);
+    if (account)
         uncharge(p, charged);
-    free(raw);
+    free((char *)h - offset);
 }
 
 /* Index of handle `pub` in its struct's pub[], its generation. */
@@ -1171,21 +1176,33 @@ static COLD void free_stale(dynoffheap_pool *pub, void *user)
     uint32_t tag = tag_of(pool_of(pub), generation_of(pub));
     struct alloc_header *h = (struct alloc_header *)((char *)user - HEADER_SIZE);
     if (stamp_check(read_word(&h->stamp)) == (LIVE_MAGIC ^ tag))
-        release_allocation(NULL, h, tag);
+        release_allocation(NULL, h, tag, 0);
+}
+
+static COLD void free_checked(dynoffheap_pool *pub, void *user)
+{
+    if (STALE(pub)) {
+        free_stale(pub, user);
+        return;
+    }
+    struct pool *p = pool_of(pub);
+    struct alloc_header *h = live_header(p, user, "free", 1, 1);
+    if (h != NULL)
+        release_allocation(p, h, p->tag, 1);
 }
 
 static void op_free(dynoffheap_pool *pub, void *user)
 {
     if (user == NULL)
         return;
-    if (STALE(pub)) {
-        free_stale(pub, user);
+    struct pool *p = pool_of(pub);
+    if (UNLIKELY(!is_plain(p, pub))) {
+        free_checked(pub, user);
         return;
     }
-    struct pool *p = pool_of(pub);
-    struct alloc_header *h = live_header(p, user, "free", 1);
+    struct alloc_header *h = live_header(p, user, "free", 0, 1);
     if (h != NULL)
-        release_allocation(p, h, p->tag);
+        release_allocation(p, h, p->tag, 1);
 }
 
 /*
@@ -1195,7 +1212,7 @@ static void op_free(dynoffheap_pool *pub, void *user)
  * request in malloc's size class and the free a tail call into free().
  */
 static ALWAYS_INLINE void *sized_impl(struct pool *p, size_t alignment, size_t size,
-                                      const char *what)
+                                      const char *what, int debug)
 {
     if (UNLIKELY(size - 1 >= (size_t)INT64_MAX)) /* size 0 wraps around */
         return bad_size(p, size, (size_t)INT64_MAX, what);
@@ -1209,7 +1226,7 @@ static ALWAYS_INLINE void *sized_impl(struct pool *p, size_t alignment, size_t s
     if (UNLIKELY(mem == NULL))
         return malloc_failed(p, (int64_t)size, what);
 
-    if (UNLIKELY(!track(p, mem, size))) {
+    if (debug && UNLIKELY(!track(p, mem, size))) {
         free(mem);
         uncharge(p, (int64_t)size);
         return untracked(p, what);
@@ -1217,11 +1234,17 @@ static ALWAYS_INLINE void *sized_impl(struct pool *p, size_t alignment, size_t s
     return mem;
 }
 
+static COLD void *alloc_sized_checked(dynoffheap_pool *pub, size_t size)
+{
+    return STALE(pub) ? NULL : sized_impl(pool_of(pub), HEADER_SIZE, size, "alloc_sized", 1);
+}
+
 static void *op_alloc_sized(dynoffheap_pool *pub, size_t size)
 {
-    if (STALE(pub))
-        return NULL;
-    return sized_impl(pool_of(pub), HEADER_SIZE, size, "alloc_sized");
+    struct pool *p = pool_of(pub);
+    if (UNLIKELY(!is_plain(p, pub)))
+        return alloc_sized_checked(pub, size);
+    return sized_impl(p, HEADER_SIZE, size, "alloc_sized", 0);
 }
 
 static void *op_alloc_sized_aligned(dynoffheap_pool *pub, size_t alignment, size_t size)
@@ -1230,15 +1253,12 @@ static void *op_alloc_sized_aligned(dynoffheap_pool *pub, size_t alignment, size
         return NULL;
     struct pool *p = pool_of(pub);
     size_t align = checked_alignment(p, alignment, "alloc_sized_aligned");
-    return align != 0 ? sized_impl(p, align, size, "alloc_sized_aligned") : NULL;
+    return align != 0 ? sized_impl(p, align, size, "alloc_sized_aligned", p->debug) : NULL;
 }
 
-/* Why a sized free was refused before anything was freed (p NULL: a stale handle,
- * nothing is reported). */
+/* Why a sized free was refused before anything was freed. */
 static COLD void bad_sized_free(struct pool *p, void *ptr, size_t size, const char *why)
 {
-    if (p == NULL)
-        return;
     if (why != NULL)
         bad_pointer(p, ptr, "free_sized", why);
     else if (((uintptr_t)ptr & 15u) != 0)
@@ -1248,34 +1268,36 @@ static COLD void bad_sized_free(struct pool *p, void *ptr, size_t size, const ch
                    "be at least 1 and at most %lld)", size, ptr, (long long)INT64_MAX);
 }
 
-/* Frees a sized allocation. Always rejected, and nothing freed: a misaligned pointer, a
- * size no sized allocation can have, and a live allocation with a header (the word in
- * front of it, glibc's chunk size for a sized one, holds this pool's live mark). Debug
- * mode checks the pointer and the size against its live map first. A stale handle frees
- * what passes these checks without accounting (its pool counted nothing at close). */
-static void op_free_sized(dynoffheap_pool *pub, void *ptr, size_t size)
+/* Whether no sized allocation can have this pointer and size. */
+static inline int impossible_sized(const void *ptr, size_t size)
 {
-    if (ptr == NULL)
-        return;
-    struct pool *p = STALE(pub) ? NULL : pool_of(pub);
-    if (UNLIKELY(((uintptr_t)ptr & 15u) != 0 || size - 1 >= (size_t)INT64_MAX)) {
+    return ((uintptr_t)ptr & 15u) != 0 || size - 1 >= (size_t)INT64_MAX; /* 0 wraps around */
+}
+
+/* Whether the word in front of `ptr` is a live header mark with check `live` (glibc's
+ * chunk size word of a sized allocation never is, see tag_of). */
+static ALWAYS_INLINE int has_header(const void *ptr, uint32_t live)
+{
+    return stamp_check(read_word((const char *)ptr - 8)) == live;
+}
+
+/* Frees a sized allocation of a current pool. Always refused, with nothing freed: a
+ * misaligned pointer, a size no sized allocation can have, and a live allocation with a
+ * header. With `debug` the live map checks the pointer and the size first. */
+static ALWAYS_INLINE void free_sized_impl(struct pool *p, void *ptr, size_t size, int debug)
+{
+    if (UNLIKELY(impossible_sized(ptr, size))) {
         bad_sized_free(p, ptr, size, NULL);
         return;
     }
-    if (UNLIKELY(p == NULL)) {
-        uint32_t tag = tag_of(pool_of(pub), generation_of(pub));
-        if (stamp_check(read_word((char *)ptr - 8)) != (LIVE_MAGIC ^ tag))
-            free(ptr);
-        return;
-    }
-    if (UNLIKELY(p->debug)) {
+    if (debug) {
         const char *why = untrack_live(p, ptr, size, 1);
         if (why != NULL) {
             bad_sized_free(p, ptr, size, why);
             return;
         }
     }
-    if (UNLIKELY(stamp_check(read_word((char *)ptr - 8)) == live_check(p))) {
+    if (UNLIKELY(has_header(ptr, live_check(p)))) {
         bad_sized_free(p, ptr, size, "came from dynoffheap_alloc, not from a sized allocation "
                        "(free it with dynoffheap_free)");
         return;
@@ -1284,18 +1306,43 @@ static void op_free_sized(dynoffheap_pool *pub, void *ptr, size_t size)
     free(ptr); /* a tail call, as in release_allocation() */
 }
 
+/* A stale handle frees what passes the checks that need no pool, without accounting
+ * (its pool counted nothing after close); there is no pool left to report the rest to. */
+static COLD void free_sized_checked(dynoffheap_pool *pub, void *ptr, size_t size)
+{
+    if (!STALE(pub)) {
+        free_sized_impl(pool_of(pub), ptr, size, 1);
+        return;
+    }
+    uint32_t tag = tag_of(pool_of(pub), generation_of(pub));
+    if (!impossible_sized(ptr, size) && !has_header(ptr, LIVE_MAGIC ^ tag))
+        free(ptr);
+}
+
+static void op_free_sized(dynoffheap_pool *pub, void *ptr, size_t size)
+{
+    if (ptr == NULL)
+        return;
+    struct pool *p = pool_of(pub);
+    if (UNLIKELY(!is_plain(p, pub))) {
+        free_sized_checked(pub, ptr, size);
+        return;
+    }
+    free_sized_impl(p, ptr, size, 0);
+}
+
 static void *op_realloc(dynoffheap_pool *pub, void *user, size_t size)
 {
     if (STALE(pub))
         return NULL; /* `user` stays as it was */
     struct pool *p = pool_of(pub);
     if (user == NULL)
-        return alloc_impl(p, HEADER_SIZE, size, "realloc");
+        return alloc_impl(p, HEADER_SIZE, size, "realloc", p->debug);
     if (size == 0) {
         op_free(pub, user);
         return NULL;
     }
-    struct alloc_header *h = live_header(p, user, "realloc", 0);
+    struct alloc_header *h = live_header(p, user, "realloc", p->debug, 0);
     if (h == NULL)
         return NULL;
 
@@ -1306,7 +1353,7 @@ static void *op_realloc(dynoffheap_pool *pub, void *user, size_t size)
 
     if (alignment > HEADER_SIZE) {
         /* Over-aligned: allocate, copy, free (the old block stays valid on failure). */
-        void *fresh = alloc_impl(p, alignment, size, "realloc");
+        void *fresh = alloc_impl(p, alignment, size, "realloc", p->debug);
         if (fresh == NULL)
             return NULL;
         memcpy(fresh, user, old_size < size ? old_size : size);
@@ -1578,7 +1625,8 @@ EXPORT int64_t dynoffheap_bridge_pool_create(int64_t pool_id, int64_t block_size
     if (failed) /* only under resource exhaustion; Linux mutex init cannot fail */
         return 0; /* the struct is lost, which is safe */
     dynoffheap_pool *pub = &p->pub[p->gen];
-    atomic_store_explicit(&p->handle, (uintptr_t)pub, memory_order_release);
+    atomic_store_explicit(&p->handle, (uintptr_t)pub | (p->debug ? HANDLE_DEBUG : 0),
+                          memory_order_release);
     return (int64_t)(uintptr_t)pub;
 }
 
