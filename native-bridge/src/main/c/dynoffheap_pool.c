@@ -804,8 +804,8 @@ static int charge_slow(struct pool *p, int64_t bytes, const char *what, int64_t 
             int64_t reserved = atomic_load(&p->reserved);
             pthread_mutex_unlock(&p->grow_lock);
             if (reserve == NULL)
-                set_error(p, "%s of %lld bytes denied: no JVM callbacks are registered "
-                          "", what, (long long)requested);
+                set_error(p, "%s of %lld bytes denied: no JVM callbacks are registered",
+                          what, (long long)requested);
             else if (error_seq(p) == seq) /* the JVM side gave no reason of its own */
                 set_error(p, "%s of %lld bytes denied: the JVM refused to reserve %lld more "
                           "bytes (used %lld, reserved %lld, block %lld)", what,
@@ -938,7 +938,7 @@ static inline uint32_t freed_check(const struct pool *p)
 /* Reads 8 bytes that may be outside any block the sanitizer knows (a malloc chunk's size
  * word, or memory freed already); the build with AddressSanitizer does not check it. */
 #ifdef __SANITIZE_ADDRESS__
-__attribute__((no_sanitize_address, noinline))
+static __attribute__((no_sanitize_address, noinline))
 #else
 static ALWAYS_INLINE
 #endif
