@@ -83,8 +83,9 @@
  *     the wrong amount and malloc may abort), and a double dynoffheap_free of memory that
  *     malloc has returned to the system (large blocks): the checks above would read the
  *     memory in front of a freed pointer.
- * Never caught: writes out of bounds, use after free, and a call still running on a pool
- * while more than 4096 other pools are closed.
+ * Never caught: writes out of bounds, use after free, a free of a pointer whose 16 bytes
+ * in front are not readable memory (the start of an mmap, say), and a call still running
+ * on a pool while more than 4096 other pools are closed.
  */
 #ifndef DYNOFFHEAP_H
 #define DYNOFFHEAP_H
