@@ -941,7 +941,7 @@ static void test_close_reports_leaks_and_refuses_use(void)
 static void test_closed_pools_quarantined(void)
 {
     fj_reset();
-    /* More closes than the quarantine holds: the oldest pools are freed on the way. */
+    /* More closes than the quarantine holds: the oldest pools are retired on the way. */
     int64_t last = 0;
     int ok = 1;
     for (int i = 0; i < DYNOFFHEAP_QUARANTINE_SIZE + 100; i++) {
