@@ -120,9 +120,11 @@
  * of live pointers per pool (to the size of a sized allocation, or a mark for one with a
  * header), which turns double frees, foreign pointers, wrong sizes and mixed-up frees
  * into reported errors without reading the memory in front of them. Without it, a free
- * checks the live mark in the header, and a sized free the word in front of the pointer
- * (see "What misuse is caught" in dynoffheap.h). A refused free is a *misuse*: counted,
- * and the first one kept for the Java side.
+ * checks the live mark in the header, a sized free the word in front of the pointer, and
+ * sized allocations of at least DYNOFFHEAP_TRACKED_SIZE are in the map all the same (a
+ * lock and a map update are small next to what such a block costs to fill; see "What
+ * misuse is caught" in dynoffheap.h). A refused free is a *misuse*: counted, and the
+ * first one kept for the Java side.
  * Set DYNOFFHEAP_NO_MEMBARRIER=1 in the environment to force the fenced owner path (the
  * tests run both).
  */
@@ -949,12 +951,13 @@ uint64_t read_word(const void *at)
     return w;
 }
 
-/* What the debug mode's live map holds for an allocation with a header; a sized
- * allocation maps to its size, which is at most INT64_MAX. */
+/* What the live map holds for an allocation with a header; a sized allocation maps to
+ * its size, which is at most INT64_MAX. The map holds every allocation of a pool in debug
+ * mode, and in any mode the sized ones of at least DYNOFFHEAP_TRACKED_SIZE bytes. */
 #define TRACK_HEADERED SIZE_MAX
 
-/* Debug mode: records `user` as live with `value` (TRACK_HEADERED or the size of a
- * sized allocation). Returns 0 when the live map had no memory for it. */
+/* Records `user` as live with `value` (TRACK_HEADERED or the size of a sized allocation).
+ * Returns 0 when the live map had no memory for it. */
 static int track(struct pool *p, void *user, size_t value)
 {
     pthread_mutex_lock(&p->live_lock);
@@ -971,7 +974,7 @@ static COLD struct alloc_header *bad_pointer(struct pool *p, void *user, const c
 }
 
 /*
- * Debug mode: checks in the live map that `user` is a live allocation of this pool
+ * Checks in the live map that `user` is a live allocation of this pool
  * recorded with `value`, and with `untrack` removes it in the same step, so two threads
  * freeing one pointer cannot both pass. Returns NULL when it is, else why it is not.
  */
@@ -984,7 +987,10 @@ static COLD const char *untrack_live(struct pool *p, void *user, size_t value, i
         ptrmap_remove(&p->live, user);
     pthread_mutex_unlock(&p->live_lock);
     if (!member)
-        return "is not a live allocation of this pool (double free or foreign pointer)";
+        return value == TRACK_HEADERED
+                   ? "is not a live allocation of this pool (double free or foreign pointer)"
+                   : "is not a live allocation of this pool (double free, foreign pointer, or "
+                     "a size other than the one it was allocated with)";
     if (found == value)
         return NULL;
     if (found == TRACK_HEADERED)
@@ -1056,7 +1062,7 @@ static COLD void *malloc_failed(struct pool *p, int64_t total, const char *what)
 
 static COLD void *untracked(struct pool *p, const char *what)
 {
-    set_error(p, "%s: no memory for the debug mode's live-pointer set", what);
+    set_error(p, "%s: no memory for the live-pointer set", what);
     return NULL;
 }
 
@@ -1205,6 +1211,17 @@ static void op_free(dynoffheap_pool *pub, void *user)
         release_allocation(p, h, p->tag, 1);
 }
 
+/* Records a new sized allocation in the live map; when the map has no memory for it,
+ * the allocation is undone and fails. */
+static COLD void *track_sized(struct pool *p, void *mem, size_t size, const char *what)
+{
+    if (track(p, mem, size))
+        return mem;
+    free(mem);
+    uncharge(p, (int64_t)size);
+    return untracked(p, what);
+}
+
 /*
  * Sized allocations carry no header: the pool charges exactly the `size` it asks of
  * malloc (or of posix_memalign above 16-byte alignment) and returns malloc's pointer,
@@ -1226,11 +1243,8 @@ static ALWAYS_INLINE void *sized_impl(struct pool *p, size_t alignment, size_t s
     if (UNLIKELY(mem == NULL))
         return malloc_failed(p, (int64_t)size, what);
 
-    if (debug && UNLIKELY(!track(p, mem, size))) {
-        free(mem);
-        uncharge(p, (int64_t)size);
-        return untracked(p, what);
-    }
+    if (debug || UNLIKELY(size >= DYNOFFHEAP_TRACKED_SIZE))
+        return track_sized(p, mem, size, what);
     return mem;
 }
 
@@ -1281,21 +1295,31 @@ static ALWAYS_INLINE int has_header(const void *ptr, uint32_t live)
     return stamp_check(read_word((const char *)ptr - 8)) == live;
 }
 
+/* A sized free that the live map checks: in debug mode, and for every size of at least
+ * DYNOFFHEAP_TRACKED_SIZE (which sized_impl records in the map in any mode). */
+static COLD void free_sized_tracked(struct pool *p, void *ptr, size_t size)
+{
+    const char *why = untrack_live(p, ptr, size, 1);
+    if (why != NULL) {
+        bad_sized_free(p, ptr, size, why);
+        return;
+    }
+    uncharge(p, (int64_t)size);
+    free(ptr);
+}
+
 /* Frees a sized allocation of a current pool. Always refused, with nothing freed: a
  * misaligned pointer, a size no sized allocation can have, and a live allocation with a
- * header. With `debug` the live map checks the pointer and the size first. */
+ * header; with `debug` or a large size, what free_sized_tracked() refuses. */
 static ALWAYS_INLINE void free_sized_impl(struct pool *p, void *ptr, size_t size, int debug)
 {
     if (UNLIKELY(impossible_sized(ptr, size))) {
         bad_sized_free(p, ptr, size, NULL);
         return;
     }
-    if (debug) {
-        const char *why = untrack_live(p, ptr, size, 1);
-        if (why != NULL) {
-            bad_sized_free(p, ptr, size, why);
-            return;
-        }
+    if (debug || UNLIKELY(size >= DYNOFFHEAP_TRACKED_SIZE)) {
+        free_sized_tracked(p, ptr, size);
+        return;
     }
     if (UNLIKELY(has_header(ptr, live_check(p)))) {
         bad_sized_free(p, ptr, size, "came from dynoffheap_alloc, not from a sized allocation "

@@ -450,6 +450,42 @@ static void *misuse_caught_always(void *arg)
     return NULL;
 }
 
+/* Without debug mode, sized allocations of DYNOFFHEAP_TRACKED_SIZE and more are checked
+ * at their free all the same: the probe's double free and wrong size, for large blocks. */
+static void test_large_sized_misuse_caught_always(void)
+{
+    fj_reset();
+    int was = debug_mode(0);
+    int64_t h = fj_pool(1, MiB);
+    dynoffheap_pool *p = pool_at(h);
+    size_t big = DYNOFFHEAP_TRACKED_SIZE * 2;
+    char *a = dynoffheap_alloc_sized(p, big);
+    char *b = dynoffheap_alloc_sized(p, big + 4096);
+    char *small = dynoffheap_alloc_sized(p, 64);
+    CHECK(a != NULL && b != NULL && small != NULL);
+    dynoffheap_free_sized(p, a, big);
+    int64_t used = dynoffheap_used(p);
+    CHECK_EQ(used, (int64_t)big + 4096 + 64);
+
+    dynoffheap_free_sized(p, a, big); /* double free: glibc would abort */
+    CHECK(error_contains(p, "free_sized: "));
+    CHECK(error_contains(p, "is not a live allocation of this pool"));
+    dynoffheap_free_sized(p, b, big); /* wrong size */
+    CHECK(error_contains(p, "sized allocation of another size"));
+    dynoffheap_free_sized(p, small, big); /* a small one freed with a large size */
+    CHECK(error_contains(p, "a size other than the one it was allocated with"));
+    CHECK_EQ(dynoffheap_used(p), used);
+    CHECK_EQ(misuses(h, "free_sized: "), 3);
+
+    memset(b, 1, big + 4096); /* still live */
+    dynoffheap_free_sized(p, b, big + 4096);
+    dynoffheap_free_sized(p, small, 64);
+    CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK_EQ(misuses(h, NULL), 3);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+    debug_mode(was);
+}
+
 static void test_misuse_caught_always(void)
 {
     fj_reset();
@@ -1793,6 +1829,7 @@ int main(void)
         {"double free detected in debug mode", test_double_free_detected_in_debug_mode},
         {"sized misuse detected in debug mode", test_sized_misuse_detected_in_debug_mode},
         {"misuse caught always", test_misuse_caught_always},
+        {"large sized misuse caught always", test_large_sized_misuse_caught_always},
         {"bad arguments name the limit", test_bad_arguments_name_the_limit},
         {"foreign pointers detected", test_foreign_pointers_detected},
         {"error text api", test_error_text_api},

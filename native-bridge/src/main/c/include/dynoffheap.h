@@ -74,15 +74,18 @@
  *     left the freed block's first payload bytes alone (small blocks of glibc malloc);
  *   - dynoffheap_free_sized of a misaligned pointer, with size 0 or above INT64_MAX, or of
  *     a live allocation from dynoffheap_alloc (with glibc malloc; other allocators: as a
- *     best effort).
+ *     best effort);
+ *   - with a size of at least DYNOFFHEAP_TRACKED_SIZE (128 KiB), every misuse of
+ *     dynoffheap_free_sized: a second free, a wrong size, a foreign pointer (such sized
+ *     allocations are recorded in a map in any mode).
  * Caught only in debug mode (dynoffheap_bridge_set_debug, or DYNOFFHEAP_DEBUG=1 in the
  * environment), which keeps a map of every live allocation and checks it before reading
  * any memory:
- *   - a second dynoffheap_free_sized (without debug mode malloc itself may abort the
- *     process), dynoffheap_free_sized with a wrong size (without it the pool is charged
- *     the wrong amount and malloc may abort), and a double dynoffheap_free of memory that
- *     malloc has returned to the system (large blocks): the checks above would read the
- *     memory in front of a freed pointer.
+ *   - a second dynoffheap_free_sized, or one with a wrong size, given a size below
+ *     DYNOFFHEAP_TRACKED_SIZE (without debug mode malloc itself may abort the process, and
+ *     a wrong size charges the pool the wrong amount), and a double dynoffheap_free of
+ *     memory that malloc has returned to the system (large blocks): the checks above
+ *     would read the memory in front of a freed pointer.
  * Never caught: writes out of bounds, use after free, a free of a pointer whose 16 bytes
  * in front are not readable memory (the start of an mmap, say), and a call still running
  * on a pool while more than 4096 other pools are closed.
@@ -103,6 +106,10 @@ extern "C" {
 
 /* Largest alignment dynoffheap_alloc_aligned() accepts (64 MiB). */
 #define DYNOFFHEAP_MAX_ALIGNMENT ((size_t)1 << 26)
+
+/* Sized allocations of at least this many bytes (128 KiB) are checked at their free in
+ * any mode (see "What misuse is caught"). */
+#define DYNOFFHEAP_TRACKED_SIZE ((size_t)128 << 10)
 
 /* Size of the buffer that always holds a whole error text (longer texts are cut). */
 #define DYNOFFHEAP_ERROR_MAX 512
