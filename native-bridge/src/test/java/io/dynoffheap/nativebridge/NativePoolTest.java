@@ -27,6 +27,7 @@ class NativePoolTest {
     private static final long KiB = 1024;
     private static final long MiB = 1024 * KiB;
     private static final long HEADER = 16;
+    private static final long MIN_BLOCK = NativePool.MIN_BLOCK_SIZE;
 
     @Test
     void allocatesFreesAndAccountsInBlocks() {
@@ -99,6 +100,39 @@ class NativePoolTest {
             }
         } finally {
             NativeBridge.setDebug(debugBefore);
+        }
+        assertEquals(0, jvm.total.get());
+        assertEquals(0, jvm.badCalls.get());
+    }
+
+    /**
+     * The probe's segfault: native threads still use a pool's handle after more than 4096
+     * later pools were closed, when its memory holds another pool. The library recognises
+     * the stale handle: every allocation is refused, and the pool now in that memory is
+     * untouched.
+     */
+    @Test
+    void nativeThreadsOnAPoolClosedThousandsOfClosesAgoAreRefused() {
+        CountingReservations jvm = new CountingReservations();
+        NativePool old = new NativePool(jvm, MiB);
+        long stale = old.handle();
+        assertEquals(0, old.closeAndReportLeaks());
+        List<NativePool> open = new ArrayList<>();
+        for (int i = 0; i < 4096 + 64; i++) {
+            NativePool pool = new NativePool(jvm, MIN_BLOCK);
+            open.add(pool);
+            if (open.size() > 8) {
+                open.remove(0).close();
+            }
+        }
+        long before = jvm.reserveCalls.get();
+        assertEquals(0, TestOps.testops_thread_storm(stale, 2, 100, 64, 0));
+        assertEquals(-1, TestOps.testops_double_free_on_thread(stale, 100, 0));
+        assertEquals(before, jvm.reserveCalls.get());
+        for (NativePool pool : open) {
+            assertEquals(0, pool.used());
+            assertEquals(0, pool.misuses());
+            assertEquals(0, pool.closeAndReportLeaks());
         }
         assertEquals(0, jvm.total.get());
         assertEquals(0, jvm.badCalls.get());
