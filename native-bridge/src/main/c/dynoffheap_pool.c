@@ -258,6 +258,7 @@ struct pool {
     int64_t quantum;      /* slot refill unit, bytes; larger charges bypass slots */
     uint64_t serial;      /* unique per pool in this process */
     uint32_t tag;         /* mixed into header magics so other pools' pointers stand out */
+    uint32_t live_mark;   /* LIVE_MAGIC ^ tag, the check of a live header */
     int asymmetric;       /* owners rely on the sweeper's membarrier (else: fenced) */
     _Atomic int closed;
     _Atomic uint32_t active; /* bit i set: slot i was claimed since the last sweep */
@@ -929,7 +930,7 @@ static inline uint32_t tag_of(const struct pool *p, uint32_t gen)
 
 static inline uint32_t live_check(const struct pool *p)
 {
-    return LIVE_MAGIC ^ p->tag;
+    return p->live_mark;
 }
 
 static inline uint32_t freed_check(const struct pool *p)
@@ -938,9 +939,10 @@ static inline uint32_t freed_check(const struct pool *p)
 }
 
 /* Reads 8 bytes that may be outside any block the sanitizer knows (a malloc chunk's size
- * word, or memory freed already); the build with AddressSanitizer does not check it. */
-#ifdef __SANITIZE_ADDRESS__
-static __attribute__((no_sanitize_address, noinline))
+ * word, or memory freed already); the builds with AddressSanitizer or ThreadSanitizer do
+ * not check it. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+static __attribute__((no_sanitize("address", "thread"), noinline))
 #else
 static ALWAYS_INLINE
 #endif
@@ -1248,15 +1250,25 @@ static ALWAYS_INLINE void *sized_impl(struct pool *p, size_t alignment, size_t s
     return mem;
 }
 
+/* Whether a sized call leaves the fast path for its size: 0 (it wraps around), above
+ * INT64_MAX, or recorded in the live map (see sized_impl). One compare. */
+static ALWAYS_INLINE int unusual_size(size_t size)
+{
+    return UNLIKELY(size - 1 >= DYNOFFHEAP_TRACKED_SIZE - 1);
+}
+
 static COLD void *alloc_sized_checked(dynoffheap_pool *pub, size_t size)
 {
-    return STALE(pub) ? NULL : sized_impl(pool_of(pub), HEADER_SIZE, size, "alloc_sized", 1);
+    if (STALE(pub))
+        return NULL;
+    struct pool *p = pool_of(pub);
+    return sized_impl(p, HEADER_SIZE, size, "alloc_sized", p->debug);
 }
 
 static void *op_alloc_sized(dynoffheap_pool *pub, size_t size)
 {
     struct pool *p = pool_of(pub);
-    if (UNLIKELY(!is_plain(p, pub)))
+    if (UNLIKELY(!is_plain(p, pub)) || unusual_size(size))
         return alloc_sized_checked(pub, size);
     return sized_impl(p, HEADER_SIZE, size, "alloc_sized", 0);
 }
@@ -1288,11 +1300,19 @@ static inline int impossible_sized(const void *ptr, size_t size)
     return ((uintptr_t)ptr & 15u) != 0 || size - 1 >= (size_t)INT64_MAX; /* 0 wraps around */
 }
 
+/* Smallest page size of the platforms supported: memory on the page of a live block is
+ * mapped. */
+#define MIN_PAGE 4096u
+
 /* Whether the word in front of `ptr` is a live header mark with check `live` (glibc's
- * chunk size word of a sized allocation never is, see tag_of). */
+ * chunk size word of a sized allocation never is, see tag_of). The word is read only when
+ * it is on the page of `ptr`: an allocator without a word in front of its blocks (jemalloc,
+ * a sanitizer's) may start one at an unmapped page boundary, so a pointer at the start of
+ * a page is taken as not having a header. */
 static ALWAYS_INLINE int has_header(const void *ptr, uint32_t live)
 {
-    return stamp_check(read_word((const char *)ptr - 8)) == live;
+    return ((uintptr_t)ptr & (MIN_PAGE - 1)) >= 8 &&
+           stamp_check(read_word((const char *)ptr - 8)) == live;
 }
 
 /* A sized free that the live map checks: in debug mode, and for every size of at least
@@ -1330,12 +1350,14 @@ static ALWAYS_INLINE void free_sized_impl(struct pool *p, void *ptr, size_t size
     free(ptr); /* a tail call, as in release_allocation() */
 }
 
-/* A stale handle frees what passes the checks that need no pool, without accounting
- * (its pool counted nothing after close); there is no pool left to report the rest to. */
+/* A sized free off the fast path: debug mode, an unusual size, a stale handle. A stale
+ * handle frees what passes the checks that need no pool, without accounting (its pool
+ * counted nothing after close); there is no pool left to report the rest to. */
 static COLD void free_sized_checked(dynoffheap_pool *pub, void *ptr, size_t size)
 {
     if (!STALE(pub)) {
-        free_sized_impl(pool_of(pub), ptr, size, 1);
+        struct pool *p = pool_of(pub);
+        free_sized_impl(p, ptr, size, p->debug);
         return;
     }
     uint32_t tag = tag_of(pool_of(pub), generation_of(pub));
@@ -1348,7 +1370,7 @@ static void op_free_sized(dynoffheap_pool *pub, void *ptr, size_t size)
     if (ptr == NULL)
         return;
     struct pool *p = pool_of(pub);
-    if (UNLIKELY(!is_plain(p, pub))) {
+    if (UNLIKELY(!is_plain(p, pub)) || unusual_size(size)) {
         free_sized_checked(pub, ptr, size);
         return;
     }
@@ -1634,6 +1656,7 @@ EXPORT int64_t dynoffheap_bridge_pool_create(int64_t pool_id, int64_t block_size
     p->block = block_size;
     p->quantum = block_size / 16 / 16 * 16; /* >= 256 given the minimum block size */
     p->tag = tag_of(p, p->gen);
+    p->live_mark = LIVE_MAGIC ^ p->tag;
     p->serial = atomic_fetch_add(&g_pool_serial, 1) + 1;
     p->asymmetric = g_asymmetric;
     p->debug = atomic_load(&g_debug);

@@ -73,8 +73,8 @@
  *     another pool, from malloc; a second free is reported as "double free" when malloc
  *     left the freed block's first payload bytes alone (small blocks of glibc malloc);
  *   - dynoffheap_free_sized of a misaligned pointer, with size 0 or above INT64_MAX, or of
- *     a live allocation from dynoffheap_alloc (with glibc malloc; other allocators: as a
- *     best effort);
+ *     a live allocation from dynoffheap_alloc that does not start a 4 KiB page (with glibc
+ *     malloc; with other allocators as a best effort);
  *   - with a size of at least DYNOFFHEAP_TRACKED_SIZE (128 KiB), every misuse of
  *     dynoffheap_free_sized: a second free, a wrong size, a foreign pointer (such sized
  *     allocations are recorded in a map in any mode).
