@@ -8,13 +8,18 @@
  * do); and with the header-carrying dynoffheap_alloc/dynoffheap_free. Both pool variants
  * use one shared pool (8 MiB blocks, the Java side's default) whose JVM callbacks are a
  * fake JVM that only counts. One operation is an allocation, a write to its first byte,
- * and the free. Each measurement is repeated ROUNDS times, the three ways alternating.
+ * and the free. Each measurement is repeated 7 times, the three ways alternating.
  * The table shows the best (lowest) round of each, the least disturbed one on a shared
  * machine, and the medians for comparison; the target applies to the sized calls.
  *
  *   ns/op      wall time of a round divided by the operations of one thread
  *   ratio      pool ns/op / malloc ns/op
  *   cb/GiB     JVM callbacks (reserve + release) per GiB allocated through the pool
+ *
+ * DYNOFFHEAP_BENCH_ROUNDS and DYNOFFHEAP_BENCH_OPS in the environment replace the 7
+ * rounds and the 2,000,000 operations per thread: many short rounds (say 150 of 200,000)
+ * give a best figure that a loaded machine disturbs far less, since most rounds then fit
+ * in one time slice.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -28,10 +33,22 @@
 #include "dynoffheap.h"
 #include "dynoffheap_bridge.h"
 
-#define OPS_PER_THREAD 2000000
-#define ROUNDS 7
+#define DEFAULT_OPS 2000000
+#define DEFAULT_ROUNDS 7
+#define MAX_ROUNDS 1000
 #define BLOCK_SIZE ((int64_t)8 << 20)
 #define MAX_THREADS 2
+
+static int g_ops = DEFAULT_OPS; /* operations per thread and round */
+static int g_rounds = DEFAULT_ROUNDS;
+
+/* A positive integer from the environment up to `max`, else `fallback`. */
+static int env_int(const char *name, int fallback, int max)
+{
+    const char *v = getenv(name);
+    int n = v != NULL ? atoi(v) : 0;
+    return n > 0 && n <= max ? n : fallback;
+}
 
 /* ---- fake JVM: grants everything, counts calls ---- */
 
@@ -73,9 +90,10 @@ static void *worker(void *arg)
     }
     dynoffheap_pool *pool = r->pool;
     size_t size = r->size;
+    int ops = g_ops;
     switch (r->way) {
     case WAY_MALLOC:
-        for (int i = 0; i < OPS_PER_THREAD; i++) {
+        for (int i = 0; i < ops; i++) {
             volatile char *p = malloc(size);
             if (p == NULL)
                 abort();
@@ -84,7 +102,7 @@ static void *worker(void *arg)
         }
         break;
     case WAY_SIZED:
-        for (int i = 0; i < OPS_PER_THREAD; i++) {
+        for (int i = 0; i < ops; i++) {
             volatile char *p = dynoffheap_alloc_sized(pool, size);
             if (p == NULL)
                 abort();
@@ -93,7 +111,7 @@ static void *worker(void *arg)
         }
         break;
     default:
-        for (int i = 0; i < OPS_PER_THREAD; i++) {
+        for (int i = 0; i < ops; i++) {
             volatile char *p = dynoffheap_alloc(pool, size);
             if (p == NULL)
                 abort();
@@ -126,7 +144,7 @@ static double measure(enum way way, dynoffheap_pool *pool, size_t size, int thre
     atomic_store(&r.go, 1);
     for (int t = 0; t < threads; t++)
         pthread_join(tids[t], NULL);
-    return (now_ns() - start) / OPS_PER_THREAD;
+    return (now_ns() - start) / g_ops;
 }
 
 static int compare_doubles(const void *a, const void *b)
@@ -151,6 +169,8 @@ static void print_figures(const double ns[WAYS])
 
 int main(void)
 {
+    g_ops = env_int("DYNOFFHEAP_BENCH_OPS", DEFAULT_OPS, 1000000000);
+    g_rounds = env_int("DYNOFFHEAP_BENCH_ROUNDS", DEFAULT_ROUNDS, MAX_ROUNDS);
     dynoffheap_bridge_set_callbacks(bench_reserve, bench_release);
     const size_t sizes[] = {64, 4096, 65536};
     const char *size_names[] = {"64 B", "4 KiB", "64 KiB"};
@@ -162,7 +182,7 @@ int main(void)
            "sized: dynoffheap_alloc_sized + dynoffheap_free_sized (no header; the calls for "
            "speed, the target's subject)\n"
            "header: dynoffheap_alloc + dynoffheap_free (16-byte header, free needs no size)\n\n",
-           OPS_PER_THREAD, ROUNDS, (long long)(BLOCK_SIZE >> 20));
+           g_ops, g_rounds, (long long)(BLOCK_SIZE >> 20));
     printf("%-7s %7s | %-36s | %-36s | %8s\n", "", "", "best ns/op and ratio to malloc",
            "median ns/op and ratio to malloc", "");
     printf("%-7s %7s | %8s %7s %5s %7s %5s | %8s %7s %5s %7s %5s | %8s\n", "size", "threads",
@@ -175,18 +195,18 @@ int main(void)
             int threads = thread_counts[ti];
             int64_t handle = dynoffheap_bridge_pool_create(1, BLOCK_SIZE);
             dynoffheap_pool *pool = dynoffheap_pool_from_handle(handle);
-            double ns[WAYS][ROUNDS];
+            double ns[WAYS][MAX_ROUNDS];
             atomic_store(&g_callbacks, 0);
-            for (int round = 0; round < ROUNDS; round++)
+            for (int round = 0; round < g_rounds; round++)
                 for (int way = 0; way < WAYS; way++)
                     ns[way][round] = measure((enum way)way, pool, sizes[si], threads);
             int64_t callbacks = atomic_load(&g_callbacks);
             int64_t leaked = dynoffheap_bridge_pool_close(handle);
-            double gib = (double)sizes[si] * OPS_PER_THREAD * threads * ROUNDS * 2 /
+            double gib = (double)sizes[si] * g_ops * threads * g_rounds * 2 /
                          (double)(1LL << 30);
             double best[WAYS], median[WAYS];
             for (int way = 0; way < WAYS; way++) {
-                median[way] = sort_median(ns[way], ROUNDS);
+                median[way] = sort_median(ns[way], g_rounds);
                 best[way] = ns[way][0];
             }
             printf("%-7s %7d |", size_names[si], threads);

@@ -102,11 +102,29 @@
  * had not seen `closed` yet) are taken off the closed pool's live count. The pool then
  * goes to a quarantine (see dynoffheap_bridge.h) so late calls on it are defined.
  *
- * Build with -DDYNOFFHEAP_DEBUG to keep a map of live pointers per pool (to the size of
- * a sized allocation, or a mark for one with a header), which turns double frees, foreign
- * pointers, wrong sizes and mixed-up frees into reported errors without reading the memory
- * in front of them. The release build checks a magic value in the header instead (sized
- * allocations have none; see sized_impl()).
+ * Handles. A pool struct starts with GENERATIONS copies of the function-table pointer,
+ * and the handle of the pool in it is the address of copy number `gen`, so native code
+ * reads the table through any of them. The struct is aligned to the size of that array,
+ * so a handle's struct is the handle with its low bits cleared and its generation is in
+ * those bits. `handle` holds the current generation's handle (0 once the struct left
+ * the quarantine); every operation compares it with the handle it was called with, one
+ * load of a line it reads anyway, and a mismatch (a stale handle) changes nothing.
+ * Structs are never freed: one that leaves the quarantine is *retired* (its locks
+ * destroyed, its handle 0) and reused for a later pool in its next generation, so what
+ * any handle points to is always readable, and the same handle value comes back only
+ * after GENERATIONS reuses of its struct, each at least DYNOFFHEAP_QUARANTINE_SIZE closes
+ * apart. Headers carry a mark derived from the struct and the generation, so a free
+ * through a stale handle can still be checked and done.
+ *
+ * Debug mode (per pool, chosen at creation; see dynoffheap_bridge_set_debug) keeps a map
+ * of live pointers per pool (to the size of a sized allocation, or a mark for one with a
+ * header), which turns double frees, foreign pointers, wrong sizes and mixed-up frees
+ * into reported errors without reading the memory in front of them. Without it, a free
+ * checks the live mark in the header, a sized free the word in front of the pointer, and
+ * sized allocations of at least DYNOFFHEAP_TRACKED_SIZE are in the map all the same (a
+ * lock and a map update are small next to what such a block costs to fill; see "What
+ * misuse is caught" in dynoffheap.h). A refused free is a *misuse*: counted, and the
+ * first one kept for the Java side.
  * Set DYNOFFHEAP_NO_MEMBARRIER=1 in the environment to force the fenced owner path (the
  * tests run both).
  */
@@ -131,9 +149,7 @@
 
 #include "dynoffheap_bridge.h"
 
-#ifdef DYNOFFHEAP_DEBUG
 #include "ptrmap.h"
-#endif
 
 #define EXPORT __attribute__((visibility("default")))
 #define LIKELY(x) __builtin_expect(!!(x), 1)
@@ -142,6 +158,8 @@
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 _Static_assert(sizeof(size_t) >= sizeof(int64_t), "64-bit platforms only");
+_Static_assert((DYNOFFHEAP_GENERATIONS & (DYNOFFHEAP_GENERATIONS - 1)) == 0,
+               "generations: a power of two");
 _Static_assert(alignof(max_align_t) >= 16, "malloc must return 16-byte aligned memory");
 
 /* ------------------------------------------------------------------------------------ */
@@ -195,7 +213,10 @@ _Static_assert(sizeof(struct alloc_header) == HEADER_SIZE, "header must be 16 by
 /* Slots and thread records sit 128 bytes apart: x86 L2 prefetchers fetch 64-byte lines
  * in adjacent pairs, which would make neighbours share traffic at 64. */
 #define SPACING 128
-#define POOL_MAGIC 0x6479686f6f6c7031ULL /* marks a pool struct that is live or closed */
+/* Generations of one pool struct: its handle is &pub[generation] (see "Handles"). */
+#define GENERATIONS ((unsigned)DYNOFFHEAP_GENERATIONS)
+#define POOL_ALIGN (GENERATIONS * sizeof(dynoffheap_pool))
+#define NAME_MAX_LEN 160 /* the pool's name in error texts, cut to fit */
 #define CLOSED_AVAIL (INT64_MIN / 2)      /* `avail` of a closed pool: no charge fits */
 #define SLOW_PATH_ROUNDS 8                /* reservations tried before giving up on a race */
 
@@ -222,15 +243,22 @@ struct thread_rec {
 };
 
 struct pool {
-    /* Read-mostly fields, shared by all threads. `pub` must come first: native code
-     * reads the function table through the pool pointer. */
-    dynoffheap_pool pub;
-    uint64_t magic;
+    /* Every entry points to the function table: native code reads it through whichever
+     * generation's handle it holds. Never written after the struct's first creation. */
+    dynoffheap_pool pub[GENERATIONS];
+
+    /* Read-mostly fields, shared by all threads. */
+    alignas(CACHE_LINE) _Atomic uintptr_t handle; /* &pub[gen] (| HANDLE_DEBUG in debug
+                                                     mode) while this generation's pool is
+                                                     open or quarantined, else 0 */
+    uint32_t gen;         /* generation of the pool now in this struct */
+    int debug;            /* the live map is kept (see "Debug mode") */
     int64_t id;           /* the Java side's pool id, passed to the callbacks */
     int64_t block;        /* reservation unit, bytes */
     int64_t quantum;      /* slot refill unit, bytes; larger charges bypass slots */
     uint64_t serial;      /* unique per pool in this process */
     uint32_t tag;         /* mixed into header magics so other pools' pointers stand out */
+    uint32_t live_mark;   /* LIVE_MAGIC ^ tag, the check of a live header */
     int asymmetric;       /* owners rely on the sweeper's membarrier (else: fenced) */
     _Atomic int closed;
     _Atomic uint32_t active; /* bit i set: slot i was claimed since the last sweep */
@@ -261,22 +289,34 @@ struct pool {
     pthread_mutex_t err_lock;
     uint64_t err_seq; /* bumped on every error, to see whether Java set one */
     char err[DYNOFFHEAP_ERROR_MAX];
+    char name[NAME_MAX_LEN];               /* under err_lock */
+    int64_t misuses;                       /* under err_lock */
+    char first_misuse[DYNOFFHEAP_ERROR_MAX]; /* under err_lock */
 
-#ifdef DYNOFFHEAP_DEBUG
+    /* Debug mode only (`debug`): */
     pthread_mutex_t live_lock;
     struct ptrmap live; /* every pointer handed out and not yet freed -> TRACK_HEADERED
                            or, for a sized allocation, its size */
-#endif
+    struct pool *next_reuse; /* list of retired structs, under g_quarantine_lock */
 };
 
 /* The JVM callbacks shared by all pools. */
 static _Atomic(dynoffheap_reserve_cb) g_reserve_cb;
 static _Atomic(dynoffheap_release_cb) g_release_cb;
 
-/* Closed pools kept alive (ring buffer; the oldest is freed when a new one arrives). */
+/* Closed pools kept as they are (ring buffer; the oldest is retired when a new one
+ * arrives), and retired structs waiting for their next generation. */
 static pthread_mutex_t g_quarantine_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pool *g_quarantine[DYNOFFHEAP_QUARANTINE_SIZE];
 static size_t g_quarantine_next;
+static struct pool *g_reuse;
+
+/* Whether pools created from now on run in debug mode. */
+#ifdef DYNOFFHEAP_DEBUG
+static _Atomic int g_debug = 1;
+#else
+static _Atomic int g_debug = 0;
+#endif
 
 static _Atomic uint64_t g_pool_serial;
 
@@ -311,11 +351,23 @@ static long membarrier_call(int cmd)
 
 static void rec_detach(void *arg);
 
+/* An environment variable set to anything but "" or "0". */
+static int env_flag(const char *name, int *value)
+{
+    const char *v = getenv(name);
+    if (v == NULL)
+        return 0;
+    *value = v[0] != '\0' && strcmp(v, "0") != 0;
+    return 1;
+}
+
 static void init_once(void)
 {
     g_rec_key_ok = pthread_key_create(&g_rec_key, rec_detach) == 0;
-    const char *off = getenv("DYNOFFHEAP_NO_MEMBARRIER");
-    if (off != NULL && off[0] != '\0' && strcmp(off, "0") != 0)
+    int flag;
+    if (env_flag("DYNOFFHEAP_DEBUG", &flag))
+        atomic_store(&g_debug, flag);
+    if (env_flag("DYNOFFHEAP_NO_MEMBARRIER", &flag) && flag)
         return;
 #ifdef __NR_membarrier
     long cmds = membarrier_call(MEMBARRIER_CMD_QUERY);
@@ -368,25 +420,88 @@ static void rec_detach(void *arg)
     pthread_mutex_unlock(&g_rec_lock);
 }
 
+/* The struct behind a handle of any generation (pub[] is its first member). */
 static inline struct pool *pool_of(dynoffheap_pool *pub)
 {
-    return (struct pool *)pub; /* pub is the first member */
+    return (struct pool *)((uintptr_t)pub & ~(uintptr_t)(POOL_ALIGN - 1));
+}
+
+/* Bit of `handle` set for a pool in debug mode (handles are 8-byte aligned). */
+#define HANDLE_DEBUG ((uintptr_t)1)
+
+/* Whether `pub` is the handle of the pool now in its struct (open or quarantined). */
+static ALWAYS_INLINE int is_current(const struct pool *p, const dynoffheap_pool *pub)
+{
+    return LIKELY((atomic_load_explicit(&p->handle, memory_order_acquire) & ~HANDLE_DEBUG) ==
+                  (uintptr_t)pub);
+}
+
+/* is_current() and not in debug mode, the condition of every fast path: one load of a
+ * read-mostly line that the call reads anyway, and one compare. */
+static ALWAYS_INLINE int is_plain(const struct pool *p, const dynoffheap_pool *pub)
+{
+    return LIKELY(atomic_load_explicit(&p->handle, memory_order_acquire) == (uintptr_t)pub);
 }
 
 /* ------------------------------------------------------------------------------------ */
 /* Error text                                                                           */
 /* ------------------------------------------------------------------------------------ */
 
+/* Stores an error text, with the pool's name appended when `named`; a misuse (a call
+ * that has no way to return the failure, such as a bad free) is also counted, and the
+ * first one kept for the Java side (dynoffheap_bridge_pool_misuses). */
+static void store_error(struct pool *p, int named, int misuse, const char *fmt, va_list ap)
+{
+    pthread_mutex_lock(&p->err_lock);
+    int n = vsnprintf(p->err, sizeof p->err, fmt, ap);
+    if (named && n >= 0 && (size_t)n < sizeof p->err)
+        snprintf(p->err + n, sizeof p->err - (size_t)n, " (pool '%s')", p->name);
+    p->err_seq++;
+    if (misuse && p->misuses++ == 0)
+        memcpy(p->first_misuse, p->err, sizeof p->err);
+    pthread_mutex_unlock(&p->err_lock);
+}
+
+/* An error the call reports through its return value; the pool's name is appended. */
 __attribute__((format(printf, 2, 3))) COLD
 static void set_error(struct pool *p, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
+    store_error(p, 1, 0, fmt, ap);
+    va_end(ap);
+}
+
+/* A misuse: as set_error(), and counted (see store_error). */
+__attribute__((format(printf, 2, 3))) COLD
+static void set_misuse(struct pool *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    store_error(p, 1, 1, fmt, ap);
+    va_end(ap);
+}
+
+/* A text the Java side gives, stored as it is. */
+static void set_error_text(struct pool *p, const char *text)
+{
     pthread_mutex_lock(&p->err_lock);
-    vsnprintf(p->err, sizeof p->err, fmt, ap);
+    snprintf(p->err, sizeof p->err, "%s", text);
     p->err_seq++;
     pthread_mutex_unlock(&p->err_lock);
-    va_end(ap);
+}
+
+/* What every call on a stale handle reports: nothing of the pool can be stored. */
+static size_t stale_error(const dynoffheap_pool *pub, char *buf, size_t len)
+{
+    char text[DYNOFFHEAP_ERROR_MAX];
+    int n = snprintf(text, sizeof text,
+                     "pool handle %p is stale: its pool was closed and at least %d pools "
+                     "have been closed since; native code must drop a handle when the pool's "
+                     "owner closes it", (const void *)pub, DYNOFFHEAP_QUARANTINE_SIZE);
+    if (buf != NULL && len > 0)
+        snprintf(buf, len, "%s", text);
+    return n > 0 ? (size_t)n : 0;
 }
 
 static uint64_t error_seq(struct pool *p)
@@ -656,8 +771,8 @@ static int charge_slow(struct pool *p, int64_t bytes, const char *what, int64_t 
     for (int round = 0; round < SLOW_PATH_ROUNDS; round++) {
         if (atomic_load(&p->closed)) {
             pthread_mutex_unlock(&p->grow_lock);
-            set_error(p, "pool closed: %s of %lld bytes refused (pool %lld)", what,
-                      (long long)requested, (long long)p->id);
+            set_error(p, "pool closed: %s of %lld bytes refused", what,
+                      (long long)requested);
             return -1;
         }
         sweep_slots(p, 0);
@@ -677,8 +792,9 @@ static int charge_slow(struct pool *p, int64_t bytes, const char *what, int64_t 
         int64_t need = bytes - (have > 0 ? have : 0);
         if (need > INT64_MAX - (p->block - 1)) {
             pthread_mutex_unlock(&p->grow_lock);
-            set_error(p, "%s of %lld bytes is too large to account for (pool %lld)", what,
-                      (long long)requested, (long long)p->id);
+            set_error(p, "%s: size %lld is above the largest size the pool can account "
+                      "for: it would have to reserve more than INT64_MAX bytes in whole "
+                      "blocks of %lld", what, (long long)requested, (long long)p->block);
             return -1;
         }
         int64_t ask = (need + p->block - 1) / p->block * p->block;
@@ -691,12 +807,12 @@ static int charge_slow(struct pool *p, int64_t bytes, const char *what, int64_t 
             int64_t reserved = atomic_load(&p->reserved);
             pthread_mutex_unlock(&p->grow_lock);
             if (reserve == NULL)
-                set_error(p, "%s of %lld bytes denied: no JVM callbacks are registered "
-                          "(pool %lld)", what, (long long)requested, (long long)p->id);
+                set_error(p, "%s of %lld bytes denied: no JVM callbacks are registered",
+                          what, (long long)requested);
             else if (error_seq(p) == seq) /* the JVM side gave no reason of its own */
                 set_error(p, "%s of %lld bytes denied: the JVM refused to reserve %lld more "
-                          "bytes (pool %lld: used %lld, reserved %lld, block %lld)", what,
-                          (long long)requested, (long long)ask, (long long)p->id,
+                          "bytes (used %lld, reserved %lld, block %lld)", what,
+                          (long long)requested, (long long)ask,
                           (long long)used, (long long)reserved, (long long)p->block);
             if (granted_before) /* give back what earlier rounds reserved */
                 release_blocks(p, 1, 0);
@@ -726,7 +842,7 @@ static int charge_slow(struct pool *p, int64_t bytes, const char *what, int64_t 
     pthread_mutex_unlock(&p->grow_lock);
     release_blocks(p, 1, 0);
     set_error(p, "%s of %lld bytes failed: concurrent allocations kept taking the reserved "
-              "bytes (pool %lld)", what, (long long)requested, (long long)p->id);
+              "bytes", what, (long long)requested);
     return -1;
 }
 
@@ -736,8 +852,8 @@ static __attribute__((noinline)) int charge_refill(struct pool *p, int64_t bytes
                                                    const char *what, int64_t requested)
 {
     if (atomic_load(&p->closed)) {
-        set_error(p, "pool closed: %s of %lld bytes refused (pool %lld)", what,
-                  (long long)requested, (long long)p->id);
+        set_error(p, "pool closed: %s of %lld bytes refused", what,
+                  (long long)requested);
         return -1;
     }
     struct thread_rec *r = NULL;
@@ -803,9 +919,18 @@ static ALWAYS_INLINE void uncharge(struct pool *p, int64_t bytes)
 /* Live-pointer checks                                                                  */
 /* ------------------------------------------------------------------------------------ */
 
+/* The check half of a header stamp for pool generation `gen` of struct p. Bit 3 is that
+ * of the magics (set): glibc's chunk size word, a multiple of 16 plus three flag bits,
+ * never has it, so a sized allocation's word in front never passes as a header. */
+static inline uint32_t tag_of(const struct pool *p, uint32_t gen)
+{
+    uint64_t mix = ((uint64_t)(uintptr_t)p + gen) * 0x9E3779B97F4A7C15ULL;
+    return (uint32_t)(mix >> 32) & ~8u;
+}
+
 static inline uint32_t live_check(const struct pool *p)
 {
-    return LIVE_MAGIC ^ p->tag;
+    return p->live_mark;
 }
 
 static inline uint32_t freed_check(const struct pool *p)
@@ -813,40 +938,49 @@ static inline uint32_t freed_check(const struct pool *p)
     return FREED_MAGIC ^ p->tag;
 }
 
-/* What the debug build's live map holds for an allocation with a header; a sized
- * allocation maps to its size, which is at most INT64_MAX. */
+/* Reads 8 bytes that may be outside any block the sanitizer knows (a malloc chunk's size
+ * word, or memory freed already); the builds with AddressSanitizer or ThreadSanitizer do
+ * not check it. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+static __attribute__((no_sanitize("address", "thread"), noinline))
+#else
+static ALWAYS_INLINE
+#endif
+uint64_t read_word(const void *at)
+{
+    uint64_t w;
+    memcpy(&w, at, sizeof w);
+    return w;
+}
+
+/* What the live map holds for an allocation with a header; a sized allocation maps to
+ * its size, which is at most INT64_MAX. The map holds every allocation of a pool in debug
+ * mode, and in any mode the sized ones of at least DYNOFFHEAP_TRACKED_SIZE bytes. */
 #define TRACK_HEADERED SIZE_MAX
 
-/* Debug build: records `user` as live with `value` (TRACK_HEADERED or the size of a
- * sized allocation). *ok is 0 when the live map had no memory for it. */
-static void track(struct pool *p, void *user, size_t value, int *ok)
+/* Records `user` as live with `value` (TRACK_HEADERED or the size of a sized allocation).
+ * Returns 0 when the live map had no memory for it. */
+static int track(struct pool *p, void *user, size_t value)
 {
-#ifdef DYNOFFHEAP_DEBUG
     pthread_mutex_lock(&p->live_lock);
-    *ok = ptrmap_put(&p->live, user, value) == 0;
+    int ok = ptrmap_put(&p->live, user, value) == 0;
     pthread_mutex_unlock(&p->live_lock);
-#else
-    (void)p;
-    (void)user;
-    (void)value;
-    *ok = 1;
-#endif
+    return ok;
 }
 
 static COLD struct alloc_header *bad_pointer(struct pool *p, void *user, const char *what,
                                             const char *why)
 {
-    set_error(p, "%s: %p %s (pool %lld)", what, user, why, (long long)p->id);
+    set_misuse(p, "%s: %p %s", what, user, why);
     return NULL;
 }
 
-#ifdef DYNOFFHEAP_DEBUG
 /*
- * Debug build: checks in the live map that `user` is a live allocation of this pool
+ * Checks in the live map that `user` is a live allocation of this pool
  * recorded with `value`, and with `untrack` removes it in the same step, so two threads
  * freeing one pointer cannot both pass. Returns NULL when it is, else why it is not.
  */
-static const char *untrack_live(struct pool *p, void *user, size_t value, int untrack)
+static COLD const char *untrack_live(struct pool *p, void *user, size_t value, int untrack)
 {
     size_t found = 0;
     pthread_mutex_lock(&p->live_lock);
@@ -855,66 +989,88 @@ static const char *untrack_live(struct pool *p, void *user, size_t value, int un
         ptrmap_remove(&p->live, user);
     pthread_mutex_unlock(&p->live_lock);
     if (!member)
-        return "is not a live allocation of this pool (double free or foreign pointer)";
+        return value == TRACK_HEADERED
+                   ? "is not a live allocation of this pool (double free or foreign pointer)"
+                   : "is not a live allocation of this pool (double free, foreign pointer, or "
+                     "a size other than the one it was allocated with)";
     if (found == value)
         return NULL;
     if (found == TRACK_HEADERED)
-        return "came from dynoffheap_alloc, not from a sized allocation";
+        return "came from dynoffheap_alloc, not from a sized allocation (free it with "
+               "dynoffheap_free)";
     if (value == TRACK_HEADERED)
         return "is a sized allocation (free it with dynoffheap_free_sized)";
     return "is a sized allocation of another size";
 }
-#endif
+
+/* Why a header check failed, from what the 16 bytes in front and the first payload bytes
+ * hold (memory that may be freed: a best effort; see dynoffheap.h). */
+static COLD struct alloc_header *bad_header(struct pool *p, void *user, const char *what,
+                                           uint32_t check)
+{
+    if (check == freed_check(p) || stamp_check(read_word(user)) == freed_check(p))
+        return bad_pointer(p, user, what, "was already freed (double free)");
+    return bad_pointer(p, user, what,
+                       "is not a live allocation of this pool: it was freed already (double "
+                       "free), comes from another pool or from dynoffheap_alloc_sized, or not "
+                       "from a pool at all (the 16 bytes in front of it hold no live mark of "
+                       "this pool; debug mode tells which)");
+}
 
 /*
- * Finds the header of `user` and checks that it is a live allocation of this pool. With
- * `untrack` (free), a debug build also drops it from the live map in the same step.
- * Returns the header or NULL with the error text set.
+ * Finds the header of `user` and checks that it is a live allocation of this pool; with
+ * `debug`, in the live map first, and with `untrack` (free) it also drops it from the map
+ * in the same step. Returns the header or NULL with the error text set.
  */
 static ALWAYS_INLINE struct alloc_header *live_header(struct pool *p, void *user, const char *what,
-                                               int untrack)
+                                               int debug, int untrack)
 {
     if (UNLIKELY(((uintptr_t)user & 15u) != 0))
-        return bad_pointer(p, user, what, "was not allocated by this pool");
-#ifdef DYNOFFHEAP_DEBUG
-    const char *why = untrack_live(p, user, TRACK_HEADERED, untrack);
-    if (why != NULL)
-        return bad_pointer(p, user, what, why);
-#else
-    (void)untrack;
-#endif
+        return bad_pointer(p, user, what, "is not 16-byte aligned: not allocated by this pool");
+    if (debug) {
+        const char *why = untrack_live(p, user, TRACK_HEADERED, untrack);
+        if (why != NULL)
+            return bad_pointer(p, user, what, why);
+    }
     struct alloc_header *h = (struct alloc_header *)((char *)user - HEADER_SIZE);
-    uint32_t check = stamp_check(h->stamp);
+    uint32_t check = stamp_check(read_word(&h->stamp));
     if (LIKELY(check == live_check(p)))
         return h;
-    return bad_pointer(p, user, what,
-                       check == freed_check(p) ? "was already freed (double free)"
-                                               : "was not allocated by this pool (bad header)");
+    return bad_header(p, user, what, check);
 }
 
 /* ------------------------------------------------------------------------------------ */
 /* Pool operations (the function table)                                                 */
 /* ------------------------------------------------------------------------------------ */
 
-static COLD void *bad_size(struct pool *p, size_t size, const char *what)
+/* Size `size` of a call `what` is 0 or above `max`. */
+static COLD void *bad_size(struct pool *p, size_t size, size_t max, const char *what)
 {
     if (size == 0)
-        set_error(p, "%s: size 0 is not a valid allocation (pool %lld)", what, (long long)p->id);
+        set_error(p, "%s: size 0 is not a valid allocation (size must be at least 1)", what);
     else
-        set_error(p, "%s: %zu bytes is too large to account for (pool %lld)", what, size,
-                  (long long)p->id);
+        set_error(p, "%s: size %zu is above the largest size the pool can account for, %zu "
+                  "(INT64_MAX minus the header and alignment padding); a negative size "
+                  "converted to size_t reads as such a value", what, size, max);
     return NULL;
 }
 
 static COLD void *malloc_failed(struct pool *p, int64_t total, const char *what)
 {
     uncharge(p, total);
-    set_error(p, "%s: malloc of %lld bytes failed (pool %lld)", what, (long long)total,
-              (long long)p->id);
+    set_error(p, "%s: malloc of %lld bytes failed", what, (long long)total);
     return NULL;
 }
 
-static ALWAYS_INLINE void *alloc_impl(struct pool *p, size_t alignment, size_t size, const char *what)
+static COLD void *untracked(struct pool *p, const char *what)
+{
+    set_error(p, "%s: no memory for the live-pointer set", what);
+    return NULL;
+}
+
+/* Allocates with a header; `debug`: records it in the live map. */
+static ALWAYS_INLINE void *alloc_impl(struct pool *p, size_t alignment, size_t size,
+                                      const char *what, int debug)
 {
     unsigned align_log2 = DEFAULT_ALIGN_LOG2;
     size_t overhead = HEADER_SIZE;
@@ -924,7 +1080,7 @@ static ALWAYS_INLINE void *alloc_impl(struct pool *p, size_t alignment, size_t s
     }
     /* One test for both: size 0 wraps around to the largest value. */
     if (UNLIKELY(size - 1 >= (size_t)INT64_MAX - overhead))
-        return bad_size(p, size, what);
+        return bad_size(p, size, (size_t)INT64_MAX - overhead, what);
     int64_t total = (int64_t)(size + overhead);
     if (charge(p, total, what, (int64_t)size) != 0)
         return NULL;
@@ -940,21 +1096,31 @@ static ALWAYS_INLINE void *alloc_impl(struct pool *p, size_t alignment, size_t s
     h->stamp = make_stamp(live_check(p),
                           (align_log2 << LAYOUT_OFFSET_BITS) | (uint32_t)((char *)h - raw));
 
-    int tracked;
-    track(p, user, TRACK_HEADERED, &tracked);
-    if (!tracked) {
+    if (debug && UNLIKELY(!track(p, user, TRACK_HEADERED))) {
         free(raw);
         uncharge(p, total);
-        set_error(p, "%s: no memory for the debug live-pointer set (pool %lld)", what,
-                  (long long)p->id);
-        return NULL;
+        return untracked(p, what);
     }
     return user;
 }
 
+/* Every operation starts here: a handle of an older generation of its struct (a pool
+ * closed long ago) changes nothing and reads nothing of the pool now in the struct. The
+ * hot ones test is_plain() instead and leave both stale handles and debug mode to a cold
+ * twin (the *_checked functions). */
+#define STALE(pub) UNLIKELY(!is_current(pool_of(pub), (pub)))
+
+static COLD void *alloc_checked(dynoffheap_pool *pub, size_t size)
+{
+    return STALE(pub) ? NULL : alloc_impl(pool_of(pub), HEADER_SIZE, size, "alloc", 1);
+}
+
 static void *op_alloc(dynoffheap_pool *pub, size_t size)
 {
-    return alloc_impl(pool_of(pub), HEADER_SIZE, size, "alloc");
+    struct pool *p = pool_of(pub);
+    if (UNLIKELY(!is_plain(p, pub)))
+        return alloc_checked(pub, size);
+    return alloc_impl(p, HEADER_SIZE, size, "alloc", 0);
 }
 
 /* Returns the alignment to use (at least 16), or 0 with the error text set when
@@ -963,8 +1129,9 @@ static size_t checked_alignment(struct pool *p, size_t alignment, const char *wh
 {
     if (alignment == 0 || (alignment & (alignment - 1)) != 0 ||
         alignment > DYNOFFHEAP_MAX_ALIGNMENT) {
-        set_error(p, "%s: alignment %zu is not a power of two up to %zu (pool %lld)", what,
-                  alignment, (size_t)DYNOFFHEAP_MAX_ALIGNMENT, (long long)p->id);
+        set_error(p, "%s: alignment %zu is not a power of two of at most %zu "
+                  "(DYNOFFHEAP_MAX_ALIGNMENT)", what, alignment,
+                  (size_t)DYNOFFHEAP_MAX_ALIGNMENT);
         return 0;
     }
     return alignment < HEADER_SIZE ? HEADER_SIZE : alignment;
@@ -972,22 +1139,64 @@ static size_t checked_alignment(struct pool *p, size_t alignment, const char *wh
 
 static void *op_alloc_aligned(dynoffheap_pool *pub, size_t alignment, size_t size)
 {
+    if (STALE(pub))
+        return NULL;
     struct pool *p = pool_of(pub);
     size_t align = checked_alignment(p, alignment, "alloc_aligned");
-    return align != 0 ? alloc_impl(p, align, size, "alloc_aligned") : NULL;
+    return align != 0 ? alloc_impl(p, align, size, "alloc_aligned", p->debug) : NULL;
 }
 
-/* Frees an allocation whose header was checked (and, in debug, untracked). The bytes
- * are uncharged just before free() rather than after: malloc keeps freed memory for
- * reuse anyway, and free() becomes a tail call. */
-static ALWAYS_INLINE void release_allocation(struct pool *p, struct alloc_header *h)
+/* Frees an allocation whose header was checked (and, in debug mode, untracked): marks it
+ * freed, in the header and in its first 8 payload bytes, where glibc's free lists do not
+ * write for small chunks (they use the 16 header bytes), so that a second free is told
+ * apart from a foreign pointer as a best effort; then hands it to free(). `account` is 0
+ * for one of a stale handle, whose pool gave all its bytes back at close. The bytes are
+ * uncharged just before free() rather than after: malloc keeps freed memory for reuse
+ * anyway, and free() becomes a tail call. */
+static ALWAYS_INLINE void release_allocation(struct pool *p, struct alloc_header *h,
+                                             uint32_t tag, int account)
 {
     int64_t charged = h->charged;
     uint32_t layout = stamp_layout(h->stamp);
-    char *raw = (char *)h - (layout & LAYOUT_OFFSET_MASK);
-    h->stamp = make_stamp(freed_check(p), layout);
-    uncharge(p, charged);
-    free(raw);
+    uint32_t offset = layout & LAYOUT_OFFSET_MASK; /* of the header from malloc's pointer */
+    uint64_t freed = make_stamp(FREED_MAGIC ^ tag, layout);
+    h->stamp = freed;
+    if (LIKELY(charged - (int64_t)offset >= HEADER_SIZE + 8)) /* 8 payload bytes exist */
+        memcpy(h + 1, &freed, sizeof freed);
+    if (account)
+        uncharge(p, charged);
+    free((char *)h - offset);
+}
+
+/* Index of handle `pub` in its struct's pub[], its generation. */
+static inline uint32_t generation_of(const dynoffheap_pool *pub)
+{
+    return (uint32_t)(((uintptr_t)pub & (POOL_ALIGN - 1)) / sizeof(dynoffheap_pool));
+}
+
+/* A free through a stale handle: the memory is freed when its header carries the live
+ * mark of the handle's generation (the pool stopped counting it at close); anything
+ * else is left alone, as there is no pool left to report it to. */
+static COLD void free_stale(dynoffheap_pool *pub, void *user)
+{
+    if (((uintptr_t)user & 15u) != 0)
+        return;
+    uint32_t tag = tag_of(pool_of(pub), generation_of(pub));
+    struct alloc_header *h = (struct alloc_header *)((char *)user - HEADER_SIZE);
+    if (stamp_check(read_word(&h->stamp)) == (LIVE_MAGIC ^ tag))
+        release_allocation(NULL, h, tag, 0);
+}
+
+static COLD void free_checked(dynoffheap_pool *pub, void *user)
+{
+    if (STALE(pub)) {
+        free_stale(pub, user);
+        return;
+    }
+    struct pool *p = pool_of(pub);
+    struct alloc_header *h = live_header(p, user, "free", 1, 1);
+    if (h != NULL)
+        release_allocation(p, h, p->tag, 1);
 }
 
 static void op_free(dynoffheap_pool *pub, void *user)
@@ -995,9 +1204,24 @@ static void op_free(dynoffheap_pool *pub, void *user)
     if (user == NULL)
         return;
     struct pool *p = pool_of(pub);
-    struct alloc_header *h = live_header(p, user, "free", 1);
+    if (UNLIKELY(!is_plain(p, pub))) {
+        free_checked(pub, user);
+        return;
+    }
+    struct alloc_header *h = live_header(p, user, "free", 0, 1);
     if (h != NULL)
-        release_allocation(p, h);
+        release_allocation(p, h, p->tag, 1);
+}
+
+/* Records a new sized allocation in the live map; when the map has no memory for it,
+ * the allocation is undone and fails. */
+static COLD void *track_sized(struct pool *p, void *mem, size_t size, const char *what)
+{
+    if (track(p, mem, size))
+        return mem;
+    free(mem);
+    uncharge(p, (int64_t)size);
+    return untracked(p, what);
 }
 
 /*
@@ -1007,10 +1231,10 @@ static void op_free(dynoffheap_pool *pub, void *user)
  * request in malloc's size class and the free a tail call into free().
  */
 static ALWAYS_INLINE void *sized_impl(struct pool *p, size_t alignment, size_t size,
-                                      const char *what)
+                                      const char *what, int debug)
 {
     if (UNLIKELY(size - 1 >= (size_t)INT64_MAX)) /* size 0 wraps around */
-        return bad_size(p, size, what);
+        return bad_size(p, size, (size_t)INT64_MAX, what);
     if (charge(p, (int64_t)size, what, (int64_t)size) != 0)
         return NULL;
     void *mem = NULL;
@@ -1021,72 +1245,150 @@ static ALWAYS_INLINE void *sized_impl(struct pool *p, size_t alignment, size_t s
     if (UNLIKELY(mem == NULL))
         return malloc_failed(p, (int64_t)size, what);
 
-    int tracked;
-    track(p, mem, size, &tracked);
-    if (!tracked) {
-        free(mem);
-        uncharge(p, (int64_t)size);
-        set_error(p, "%s: no memory for the debug live-pointer set (pool %lld)", what,
-                  (long long)p->id);
-        return NULL;
-    }
+    if (debug || UNLIKELY(size >= DYNOFFHEAP_TRACKED_SIZE))
+        return track_sized(p, mem, size, what);
     return mem;
+}
+
+/* Whether a sized call leaves the fast path for its size: 0 (it wraps around), above
+ * INT64_MAX, or recorded in the live map (see sized_impl). One compare. */
+static ALWAYS_INLINE int unusual_size(size_t size)
+{
+    return UNLIKELY(size - 1 >= DYNOFFHEAP_TRACKED_SIZE - 1);
+}
+
+static COLD void *alloc_sized_checked(dynoffheap_pool *pub, size_t size)
+{
+    if (STALE(pub))
+        return NULL;
+    struct pool *p = pool_of(pub);
+    return sized_impl(p, HEADER_SIZE, size, "alloc_sized", p->debug);
 }
 
 static void *op_alloc_sized(dynoffheap_pool *pub, size_t size)
 {
-    return sized_impl(pool_of(pub), HEADER_SIZE, size, "alloc_sized");
+    struct pool *p = pool_of(pub);
+    if (UNLIKELY(!is_plain(p, pub)) || unusual_size(size))
+        return alloc_sized_checked(pub, size);
+    return sized_impl(p, HEADER_SIZE, size, "alloc_sized", 0);
 }
 
 static void *op_alloc_sized_aligned(dynoffheap_pool *pub, size_t alignment, size_t size)
 {
+    if (STALE(pub))
+        return NULL;
     struct pool *p = pool_of(pub);
     size_t align = checked_alignment(p, alignment, "alloc_sized_aligned");
-    return align != 0 ? sized_impl(p, align, size, "alloc_sized_aligned") : NULL;
+    return align != 0 ? sized_impl(p, align, size, "alloc_sized_aligned", p->debug) : NULL;
 }
 
-static COLD void bad_sized_free(struct pool *p, void *ptr, size_t size)
+/* Why a sized free was refused before anything was freed. */
+static COLD void bad_sized_free(struct pool *p, void *ptr, size_t size, const char *why)
 {
-    if (((uintptr_t)ptr & 15u) != 0)
-        bad_pointer(p, ptr, "free_sized", "was not allocated by this pool");
+    if (why != NULL)
+        bad_pointer(p, ptr, "free_sized", why);
+    else if (((uintptr_t)ptr & 15u) != 0)
+        bad_pointer(p, ptr, "free_sized", "is not 16-byte aligned: not allocated by this pool");
     else
-        set_error(p, "free_sized: size %zu of %p cannot be a sized allocation's (pool %lld)",
-                  size, ptr, (long long)p->id);
+        set_misuse(p, "free_sized: size %zu of %p cannot be a sized allocation's (size must "
+                   "be at least 1 and at most %lld)", size, ptr, (long long)INT64_MAX);
 }
 
-/* Frees a sized allocation. The release build can only reject what no sized allocation
- * can be (a misaligned pointer, size 0 or too large); the debug build checks the pointer
- * and the size against its live map. Nothing is freed when a check fails. */
+/* Whether no sized allocation can have this pointer and size. */
+static inline int impossible_sized(const void *ptr, size_t size)
+{
+    return ((uintptr_t)ptr & 15u) != 0 || size - 1 >= (size_t)INT64_MAX; /* 0 wraps around */
+}
+
+/* Smallest page size of the platforms supported: memory on the page of a live block is
+ * mapped. */
+#define MIN_PAGE 4096u
+
+/* Whether the word in front of `ptr` is a live header mark with check `live` (glibc's
+ * chunk size word of a sized allocation never is, see tag_of). The word is read only when
+ * it is on the page of `ptr`: an allocator without a word in front of its blocks (jemalloc,
+ * a sanitizer's) may start one at an unmapped page boundary, so a pointer at the start of
+ * a page is taken as not having a header. */
+static ALWAYS_INLINE int has_header(const void *ptr, uint32_t live)
+{
+    return ((uintptr_t)ptr & (MIN_PAGE - 1)) >= 8 &&
+           stamp_check(read_word((const char *)ptr - 8)) == live;
+}
+
+/* A sized free that the live map checks: in debug mode, and for every size of at least
+ * DYNOFFHEAP_TRACKED_SIZE (which sized_impl records in the map in any mode). */
+static COLD void free_sized_tracked(struct pool *p, void *ptr, size_t size)
+{
+    const char *why = untrack_live(p, ptr, size, 1);
+    if (why != NULL) {
+        bad_sized_free(p, ptr, size, why);
+        return;
+    }
+    uncharge(p, (int64_t)size);
+    free(ptr);
+}
+
+/* Frees a sized allocation of a current pool. Always refused, with nothing freed: a
+ * misaligned pointer, a size no sized allocation can have, and a live allocation with a
+ * header; with `debug` or a large size, what free_sized_tracked() refuses. */
+static ALWAYS_INLINE void free_sized_impl(struct pool *p, void *ptr, size_t size, int debug)
+{
+    if (UNLIKELY(impossible_sized(ptr, size))) {
+        bad_sized_free(p, ptr, size, NULL);
+        return;
+    }
+    if (debug || UNLIKELY(size >= DYNOFFHEAP_TRACKED_SIZE)) {
+        free_sized_tracked(p, ptr, size);
+        return;
+    }
+    if (UNLIKELY(has_header(ptr, live_check(p)))) {
+        bad_sized_free(p, ptr, size, "came from dynoffheap_alloc, not from a sized allocation "
+                       "(free it with dynoffheap_free)");
+        return;
+    }
+    uncharge(p, (int64_t)size);
+    free(ptr); /* a tail call, as in release_allocation() */
+}
+
+/* A sized free off the fast path: debug mode, an unusual size, a stale handle. A stale
+ * handle frees what passes the checks that need no pool, without accounting (its pool
+ * counted nothing after close); there is no pool left to report the rest to. */
+static COLD void free_sized_checked(dynoffheap_pool *pub, void *ptr, size_t size)
+{
+    if (!STALE(pub)) {
+        struct pool *p = pool_of(pub);
+        free_sized_impl(p, ptr, size, p->debug);
+        return;
+    }
+    uint32_t tag = tag_of(pool_of(pub), generation_of(pub));
+    if (!impossible_sized(ptr, size) && !has_header(ptr, LIVE_MAGIC ^ tag))
+        free(ptr);
+}
+
 static void op_free_sized(dynoffheap_pool *pub, void *ptr, size_t size)
 {
     if (ptr == NULL)
         return;
     struct pool *p = pool_of(pub);
-    if (UNLIKELY(((uintptr_t)ptr & 15u) != 0 || size - 1 >= (size_t)INT64_MAX)) {
-        bad_sized_free(p, ptr, size);
+    if (UNLIKELY(!is_plain(p, pub)) || unusual_size(size)) {
+        free_sized_checked(pub, ptr, size);
         return;
     }
-#ifdef DYNOFFHEAP_DEBUG
-    const char *why = untrack_live(p, ptr, size, 1);
-    if (why != NULL) {
-        bad_pointer(p, ptr, "free_sized", why);
-        return;
-    }
-#endif
-    uncharge(p, (int64_t)size);
-    free(ptr); /* a tail call, as in release_allocation() */
+    free_sized_impl(p, ptr, size, 0);
 }
 
 static void *op_realloc(dynoffheap_pool *pub, void *user, size_t size)
 {
+    if (STALE(pub))
+        return NULL; /* `user` stays as it was */
     struct pool *p = pool_of(pub);
     if (user == NULL)
-        return alloc_impl(p, HEADER_SIZE, size, "realloc");
+        return alloc_impl(p, HEADER_SIZE, size, "realloc", p->debug);
     if (size == 0) {
         op_free(pub, user);
         return NULL;
     }
-    struct alloc_header *h = live_header(p, user, "realloc", 0);
+    struct alloc_header *h = live_header(p, user, "realloc", p->debug, 0);
     if (h == NULL)
         return NULL;
 
@@ -1097,7 +1399,7 @@ static void *op_realloc(dynoffheap_pool *pub, void *user, size_t size)
 
     if (alignment > HEADER_SIZE) {
         /* Over-aligned: allocate, copy, free (the old block stays valid on failure). */
-        void *fresh = alloc_impl(p, alignment, size, "realloc");
+        void *fresh = alloc_impl(p, alignment, size, "realloc", p->debug);
         if (fresh == NULL)
             return NULL;
         memcpy(fresh, user, old_size < size ? old_size : size);
@@ -1106,8 +1408,7 @@ static void *op_realloc(dynoffheap_pool *pub, void *user, size_t size)
     }
 
     if (size > (size_t)INT64_MAX - HEADER_SIZE) {
-        set_error(p, "realloc: %zu bytes is too large to account for (pool %lld)", size,
-                  (long long)p->id);
+        bad_size(p, size, (size_t)INT64_MAX - HEADER_SIZE, "realloc");
         return NULL;
     }
     int64_t new_total = (int64_t)(size + HEADER_SIZE);
@@ -1120,39 +1421,35 @@ static void *op_realloc(dynoffheap_pool *pub, void *user, size_t size)
     if (moved == NULL) {
         if (new_total > old_total)
             uncharge(p, new_total - old_total);
-        set_error(p, "realloc: malloc of %lld bytes failed (pool %lld)", (long long)new_total,
-                  (long long)p->id);
+        set_error(p, "realloc: malloc of %lld bytes failed", (long long)new_total);
         return NULL;
     }
     ((struct alloc_header *)moved)->charged = new_total;
     if (new_total < old_total)
         uncharge(p, old_total - new_total);
 
-#ifdef DYNOFFHEAP_DEBUG
-    if (moved != raw) {
+    if (p->debug && moved != raw) {
         pthread_mutex_lock(&p->live_lock);
         ptrmap_remove(&p->live, user);
         int ok = ptrmap_put(&p->live, moved + HEADER_SIZE, TRACK_HEADERED) == 0;
         pthread_mutex_unlock(&p->live_lock);
         if (!ok) /* the memory stays valid, only the debug check will miss it */
-            set_error(p, "realloc: no memory for the debug live-pointer set (pool %lld)",
-                      (long long)p->id);
+            untracked(p, "realloc");
     }
-#endif
     return moved + HEADER_SIZE;
 }
 
 static int op_reserve(dynoffheap_pool *pub, int64_t bytes)
 {
+    if (STALE(pub))
+        return -1;
     struct pool *p = pool_of(pub);
     if (bytes < 0) {
-        set_error(p, "reserve: negative byte count %lld (pool %lld)", (long long)bytes,
-                  (long long)p->id);
+        set_error(p, "reserve: bytes %lld is negative (must be at least 0)", (long long)bytes);
         return -1;
     }
     if (atomic_load(&p->closed)) {
-        set_error(p, "pool closed: reserve of %lld bytes refused (pool %lld)", (long long)bytes,
-                  (long long)p->id);
+        set_error(p, "pool closed: reserve of %lld bytes refused", (long long)bytes);
         return -1;
     }
     if (bytes == 0)
@@ -1165,18 +1462,20 @@ static int op_reserve(dynoffheap_pool *pub, int64_t bytes)
 
 static void op_release(dynoffheap_pool *pub, int64_t bytes)
 {
+    if (STALE(pub))
+        return;
     struct pool *p = pool_of(pub);
     if (bytes <= 0) {
         if (bytes < 0)
-            set_error(p, "release: negative byte count %lld (pool %lld)", (long long)bytes,
-                      (long long)p->id);
+            set_misuse(p, "release: bytes %lld is negative (must be at least 0)",
+                       (long long)bytes);
         return;
     }
     int64_t held = atomic_load(&p->explicit_bytes);
     do {
         if (bytes > held) {
-            set_error(p, "release: %lld bytes is more than the %lld bytes taken with reserve "
-                      "(pool %lld)", (long long)bytes, (long long)held, (long long)p->id);
+            set_misuse(p, "release: bytes %lld is more than the %lld bytes taken with "
+                       "dynoffheap_reserve", (long long)bytes, (long long)held);
             return;
         }
     } while (!atomic_compare_exchange_weak(&p->explicit_bytes, &held, held - bytes));
@@ -1185,11 +1484,13 @@ static void op_release(dynoffheap_pool *pub, int64_t bytes)
 
 static int64_t op_used(dynoffheap_pool *pub)
 {
-    return current_used(pool_of(pub));
+    return STALE(pub) ? 0 : current_used(pool_of(pub));
 }
 
 static int64_t op_peak(dynoffheap_pool *pub)
 {
+    if (STALE(pub))
+        return 0;
     struct pool *p = pool_of(pub);
     sample_peak(p); /* the peak is never below a used value someone could have read */
     return atomic_load(&p->peak);
@@ -1197,12 +1498,12 @@ static int64_t op_peak(dynoffheap_pool *pub)
 
 static int64_t op_reserved(dynoffheap_pool *pub)
 {
-    return atomic_load(&pool_of(pub)->reserved);
+    return STALE(pub) ? 0 : atomic_load(&pool_of(pub)->reserved);
 }
 
 static size_t op_last_error(dynoffheap_pool *pub, char *buf, size_t len)
 {
-    return copy_error(pool_of(pub), buf, len);
+    return STALE(pub) ? stale_error(pub, buf, len) : copy_error(pool_of(pub), buf, len);
 }
 
 /* Waits (under acct_lock) until no other call of the spill function is running; a call
@@ -1216,6 +1517,8 @@ static void wait_for_spills(struct pool *p)
 
 static void op_set_spill(dynoffheap_pool *pub, dynoffheap_spill_fn spill, void *ctx)
 {
+    if (STALE(pub))
+        return;
     struct pool *p = pool_of(pub);
     pthread_mutex_lock(&p->acct_lock);
     if (!atomic_load(&p->closed)) {
@@ -1249,29 +1552,33 @@ static const struct dynoffheap_pool_ops g_ops = {
 /* Bridge API (exported)                                                                */
 /* ------------------------------------------------------------------------------------ */
 
-/* Handle to pool, with a best-effort check that it still is one. */
+/* Handle to pool: NULL for 0 and for a stale handle (see "Handles"). */
 static struct pool *from_handle(int64_t handle)
 {
-    struct pool *p = (struct pool *)(uintptr_t)handle;
-    if (p == NULL || p->magic != POOL_MAGIC)
+    dynoffheap_pool *pub = (dynoffheap_pool *)(uintptr_t)handle;
+    if (pub == NULL || STALE(pub))
         return NULL;
-    return p;
+    return pool_of(pub);
 }
 
-static void pool_destroy(struct pool *p)
+/* A quarantined pool leaves the quarantine: its handle turns stale, its locks and live
+ * map go, and the struct waits for its next generation (it is never freed, so a stale
+ * handle always reads a function table and a `handle` word). */
+static void pool_retire(struct pool *p)
 {
-    p->magic = 0;
+    atomic_store(&p->handle, 0);
     pthread_mutex_destroy(&p->grow_lock);
     pthread_mutex_destroy(&p->acct_lock);
     pthread_mutex_destroy(&p->sweep_lock);
     pthread_cond_destroy(&p->release_done);
     pthread_cond_destroy(&p->spill_done);
     pthread_mutex_destroy(&p->err_lock);
-#ifdef DYNOFFHEAP_DEBUG
     pthread_mutex_destroy(&p->live_lock);
     ptrmap_destroy(&p->live);
-#endif
-    free(p);
+    pthread_mutex_lock(&g_quarantine_lock);
+    p->next_reuse = g_reuse;
+    g_reuse = p;
+    pthread_mutex_unlock(&g_quarantine_lock);
 }
 
 static void quarantine_add(struct pool *p)
@@ -1282,7 +1589,34 @@ static void quarantine_add(struct pool *p)
     g_quarantine_next = (g_quarantine_next + 1) % DYNOFFHEAP_QUARANTINE_SIZE;
     pthread_mutex_unlock(&g_quarantine_lock);
     if (oldest != NULL)
-        pool_destroy(oldest);
+        pool_retire(oldest);
+}
+
+/* A struct for a new pool: a retired one in its next generation, else a new one (its
+ * pub[] filled once). Returns NULL when memory is short. */
+static struct pool *pool_struct(void)
+{
+    pthread_mutex_lock(&g_quarantine_lock);
+    struct pool *p = g_reuse;
+    if (p != NULL)
+        g_reuse = p->next_reuse;
+    pthread_mutex_unlock(&g_quarantine_lock);
+    uint32_t gen = 0;
+    if (p != NULL) {
+        gen = (p->gen + 1) % GENERATIONS;
+    } else {
+        void *mem = NULL;
+        if (posix_memalign(&mem, POOL_ALIGN, sizeof(struct pool)) != 0)
+            return NULL;
+        p = mem;
+        for (unsigned i = 0; i < GENERATIONS; i++)
+            p->pub[i].ops = &g_ops;
+    }
+    /* Everything but pub[], which stale handles may read at any time. */
+    memset((char *)p + offsetof(struct pool, handle), 0,
+           sizeof(struct pool) - offsetof(struct pool, handle));
+    p->gen = gen;
+    return p;
 }
 
 EXPORT int32_t dynoffheap_bridge_abi_version(void)
@@ -1297,28 +1631,36 @@ EXPORT void dynoffheap_bridge_set_callbacks(dynoffheap_reserve_cb reserve,
     atomic_store(&g_release_cb, release);
 }
 
+EXPORT void dynoffheap_bridge_set_debug(int32_t on)
+{
+    pthread_once(&g_once, init_once); /* so that the environment does not override it */
+    atomic_store(&g_debug, on != 0);
+}
+
+EXPORT int32_t dynoffheap_bridge_debug(void)
+{
+    pthread_once(&g_once, init_once);
+    return atomic_load(&g_debug);
+}
+
 EXPORT int64_t dynoffheap_bridge_pool_create(int64_t pool_id, int64_t block_size)
 {
     if (block_size < DYNOFFHEAP_MIN_BLOCK_SIZE || block_size > DYNOFFHEAP_MAX_BLOCK_SIZE)
         return 0;
     pthread_once(&g_once, init_once);
-    void *mem = NULL;
-    size_t align = alignof(struct pool); /* SPACING */
-    size_t size = (sizeof(struct pool) + align - 1) / align * align;
-    if (posix_memalign(&mem, align, size) != 0)
+    struct pool *p = pool_struct();
+    if (p == NULL)
         return 0;
-    memset(mem, 0, size);
-    struct pool *p = mem;
 
-    p->pub.ops = &g_ops;
-    p->magic = POOL_MAGIC;
     p->id = pool_id;
     p->block = block_size;
     p->quantum = block_size / 16 / 16 * 16; /* >= 256 given the minimum block size */
-    uint64_t mix = (uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ULL;
-    p->tag = (uint32_t)(mix >> 32);
+    p->tag = tag_of(p, p->gen);
+    p->live_mark = LIVE_MAGIC ^ p->tag;
     p->serial = atomic_fetch_add(&g_pool_serial, 1) + 1;
     p->asymmetric = g_asymmetric;
+    p->debug = atomic_load(&g_debug);
+    snprintf(p->name, sizeof p->name, "%lld", (long long)pool_id);
 
     int failed = pthread_mutex_init(&p->grow_lock, NULL) != 0;
     failed |= pthread_mutex_init(&p->acct_lock, NULL) != 0;
@@ -1326,21 +1668,45 @@ EXPORT int64_t dynoffheap_bridge_pool_create(int64_t pool_id, int64_t block_size
     failed |= pthread_cond_init(&p->release_done, NULL) != 0;
     failed |= pthread_cond_init(&p->spill_done, NULL) != 0;
     failed |= pthread_mutex_init(&p->err_lock, NULL) != 0;
-#ifdef DYNOFFHEAP_DEBUG
     failed |= pthread_mutex_init(&p->live_lock, NULL) != 0;
-#endif
-    if (failed) { /* only under resource exhaustion; Linux mutex init cannot fail */
-        free(p);
+    if (failed) /* only under resource exhaustion; Linux mutex init cannot fail */
+        return 0; /* the struct is lost, which is safe */
+    dynoffheap_pool *pub = &p->pub[p->gen];
+    atomic_store_explicit(&p->handle, (uintptr_t)pub | (p->debug ? HANDLE_DEBUG : 0),
+                          memory_order_release);
+    return (int64_t)(uintptr_t)pub;
+}
+
+EXPORT void dynoffheap_bridge_pool_set_name(int64_t handle, const char *name)
+{
+    struct pool *p = from_handle(handle);
+    if (p == NULL || name == NULL)
+        return;
+    pthread_mutex_lock(&p->err_lock);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    pthread_mutex_unlock(&p->err_lock);
+}
+
+EXPORT int64_t dynoffheap_bridge_pool_misuses(int64_t handle, char *buf, int64_t len)
+{
+    struct pool *p = from_handle(handle);
+    if (buf != NULL && len > 0)
+        buf[0] = '\0';
+    if (p == NULL)
         return 0;
-    }
-    return (int64_t)(uintptr_t)p;
+    pthread_mutex_lock(&p->err_lock);
+    int64_t misuses = p->misuses;
+    if (buf != NULL && len > 0)
+        snprintf(buf, (size_t)len, "%s", p->first_misuse);
+    pthread_mutex_unlock(&p->err_lock);
+    return misuses;
 }
 
 EXPORT void dynoffheap_bridge_pool_set_error(int64_t handle, const char *text)
 {
     struct pool *p = from_handle(handle);
     if (p != NULL)
-        set_error(p, "%s", text != NULL ? text : "");
+        set_error_text(p, text != NULL ? text : "");
 }
 
 EXPORT int64_t dynoffheap_bridge_pool_last_error(int64_t handle, char *buf, int64_t len)
@@ -1357,19 +1723,19 @@ EXPORT int64_t dynoffheap_bridge_pool_last_error(int64_t handle, char *buf, int6
 EXPORT int64_t dynoffheap_bridge_pool_used(int64_t handle)
 {
     struct pool *p = from_handle(handle);
-    return p != NULL ? op_used(&p->pub) : 0;
+    return p != NULL ? current_used(p) : 0;
 }
 
 EXPORT int64_t dynoffheap_bridge_pool_peak(int64_t handle)
 {
     struct pool *p = from_handle(handle);
-    return p != NULL ? op_peak(&p->pub) : 0;
+    return p != NULL ? op_peak(&p->pub[p->gen]) : 0;
 }
 
 EXPORT int64_t dynoffheap_bridge_pool_reserved(int64_t handle)
 {
     struct pool *p = from_handle(handle);
-    return p != NULL ? op_reserved(&p->pub) : 0;
+    return p != NULL ? atomic_load(&p->reserved) : 0;
 }
 
 EXPORT int64_t dynoffheap_bridge_pool_shrink(int64_t handle)

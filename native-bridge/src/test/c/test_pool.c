@@ -2,10 +2,10 @@
  * test_pool.c - tests of libdynoffheap through its public header (as a native library
  * would use it) and its bridge API (as the Java side does), against the fake JVM.
  *
- * Built twice by the Makefile: as a release build, and as a debug build
- * (-DDYNOFFHEAP_DEBUG) with AddressSanitizer and UndefinedBehaviorSanitizer. Tests of
- * double frees run only in the debug build, where the pool's live-pointer set detects
- * them before any freed memory is read.
+ * Built twice by the Makefile: as a release build, and as a build with AddressSanitizer
+ * and UndefinedBehaviorSanitizer whose pools run in debug mode by default
+ * (-DDYNOFFHEAP_DEBUG). Tests of misuse switch debug mode on or off for the pools they
+ * create, so both builds run both.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -45,6 +45,26 @@ static int error_contains(dynoffheap_pool *p, const char *needle)
 static size_t error_length(dynoffheap_pool *p)
 {
     return dynoffheap_last_error(p, NULL, 0);
+}
+
+/* Pools created from now on run in debug mode `on`; returns the mode before. */
+static int debug_mode(int on)
+{
+    int was = dynoffheap_bridge_debug();
+    dynoffheap_bridge_set_debug(on);
+    return was;
+}
+
+/* The misuse count of a pool; the first misuse's text must contain `needle`. */
+static int64_t misuses(int64_t handle, const char *needle)
+{
+    char first[DYNOFFHEAP_ERROR_MAX];
+    int64_t n = dynoffheap_bridge_pool_misuses(handle, first, sizeof first);
+    if (needle != NULL && strstr(first, needle) == NULL) {
+        fprintf(stderr, "    first misuse \"%s\" lacks \"%s\"\n", first, needle);
+        tk_current_failures++;
+    }
+    return n;
 }
 
 /* The JVM side's total equals `reserved`, which is a whole number of blocks and covers
@@ -90,8 +110,11 @@ static void test_abi_and_wrappers_on_null(void)
     CHECK(dynoffheap_alloc_sized_aligned(NULL, 64, 10) == NULL);
     CHECK(dynoffheap_reserve(NULL, 10) != 0);
     CHECK_EQ(dynoffheap_used(NULL), 0);
-    CHECK_EQ(dynoffheap_last_error(NULL, buf, sizeof buf), 0);
-    CHECK(buf[0] == '\0');
+    char text[DYNOFFHEAP_ERROR_MAX];
+    CHECK(dynoffheap_last_error(NULL, buf, sizeof buf) > sizeof buf);
+    CHECK(strlen(buf) == sizeof buf - 1); /* cut to fit, NUL-terminated */
+    dynoffheap_last_error(NULL, text, sizeof text);
+    CHECK(strstr(text, "pool is NULL") != NULL);
     dynoffheap_free(NULL, buf); /* must not touch buf */
     dynoffheap_free_sized(NULL, buf, sizeof buf);
     CHECK_EQ(dynoffheap_bridge_pool_used(0), 0);
@@ -228,12 +251,12 @@ static void test_zero_and_overflowing_sizes(void)
                            (size_t)INT64_MAX - MiB};
     for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
         CHECK(dynoffheap_alloc(p, huge[i]) == NULL);
-        CHECK(error_contains(p, "too large"));
+        CHECK(error_contains(p, "is above the largest size"));
         CHECK(dynoffheap_alloc_aligned(p, 4096, huge[i]) == NULL);
-        CHECK(error_contains(p, "too large"));
+        CHECK(error_contains(p, "is above the largest size"));
     }
     CHECK(dynoffheap_alloc_aligned(p, 4096, (size_t)INT64_MAX - 4000) == NULL);
-    CHECK(error_contains(p, "too large"));
+    CHECK(error_contains(p, "is above the largest size"));
     CHECK_EQ(atomic_load(&fj.reserve_calls), 0);
 
     /* realloc to a huge size fails and keeps the old block. */
@@ -241,7 +264,7 @@ static void test_zero_and_overflowing_sizes(void)
     CHECK(a != NULL);
     memset(a, 7, 32);
     CHECK(dynoffheap_realloc(p, a, SIZE_MAX) == NULL);
-    CHECK(error_contains(p, "too large"));
+    CHECK(error_contains(p, "is above the largest size"));
     CHECK(a[31] == 7);
     CHECK_EQ(dynoffheap_used(p), 48);
 
@@ -352,10 +375,10 @@ static void test_free_null_is_noop(void)
     CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
 }
 
-#ifdef DYNOFFHEAP_DEBUG
-static void test_double_free_detected(void)
+static void test_double_free_detected_in_debug_mode(void)
 {
     fj_reset();
+    int was = debug_mode(1);
     int64_t h = fj_pool(1, MiB);
     dynoffheap_pool *p = pool_at(h);
     void *a = dynoffheap_alloc(p, 100);
@@ -372,9 +395,106 @@ static void test_double_free_detected(void)
     CHECK_EQ(dynoffheap_used(p), used);
     dynoffheap_free(p, keep);
     CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK_EQ(misuses(h, "free: "), 2);
     CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+    debug_mode(was);
 }
-#endif
+
+/*
+ * Without debug mode: what the header's live mark and the word in front of a sized
+ * allocation tell (see "What misuse is caught" in dynoffheap.h). Each misuse is refused,
+ * counted, and named with the call and the pool's name; nothing is freed. Run on a thread
+ * of its own, as a native engine's worker would.
+ */
+static void *misuse_caught_always(void *arg)
+{
+    (void)arg;
+    int64_t h = fj_pool(1, MiB);
+    dynoffheap_bridge_pool_set_name(h, "task-7 (stage 1.0, partition 2)/codec");
+    dynoffheap_pool *p = pool_at(h);
+    char *hd = dynoffheap_alloc(p, 64);
+    char *s = dynoffheap_alloc_sized(p, 64);
+    char *gone = dynoffheap_alloc(p, 40);
+    CHECK(hd != NULL && s != NULL && gone != NULL);
+    dynoffheap_free(p, gone);
+    int64_t used = dynoffheap_used(p);
+    CHECK_EQ(used, 80 + 64);
+    CHECK_EQ(misuses(h, ""), 0);
+
+    dynoffheap_free(p, gone); /* double free */
+    CHECK(error_contains(p, "free: "));
+    CHECK(error_contains(p, "was already freed (double free)"));
+    CHECK(error_contains(p, "(pool 'task-7 (stage 1.0, partition 2)/codec')"));
+    CHECK(dynoffheap_realloc(p, gone, 10) == NULL);
+    CHECK(error_contains(p, "realloc: "));
+    CHECK(error_contains(p, "double free"));
+    dynoffheap_free_sized(p, hd, 64); /* an allocation with a header, freed as sized */
+    CHECK(error_contains(p, "free_sized: "));
+    CHECK(error_contains(p, "came from dynoffheap_alloc"));
+    dynoffheap_free(p, s); /* a sized allocation, freed as one with a header */
+    CHECK(error_contains(p, "is not a live allocation of this pool"));
+    dynoffheap_release(p, 1); /* nothing was reserved */
+    CHECK(error_contains(p, "release: bytes 1 is more than the 0 bytes"));
+    CHECK_EQ(dynoffheap_used(p), used);
+    CHECK_EQ(misuses(h, "free: "), 5);
+    CHECK_EQ(misuses(h, "double free"), 5);
+    CHECK_EQ(misuses(h, "task-7 (stage 1.0, partition 2)/codec"), 5);
+
+    memset(hd, 1, 64); /* both still live */
+    memset(s, 2, 64);
+    dynoffheap_free(p, hd);
+    dynoffheap_free_sized(p, s, 64);
+    CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK_EQ(misuses(h, NULL), 5);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+    return NULL;
+}
+
+/* Without debug mode, sized allocations of DYNOFFHEAP_TRACKED_SIZE and more are checked
+ * at their free all the same: the probe's double free and wrong size, for large blocks. */
+static void test_large_sized_misuse_caught_always(void)
+{
+    fj_reset();
+    int was = debug_mode(0);
+    int64_t h = fj_pool(1, MiB);
+    dynoffheap_pool *p = pool_at(h);
+    size_t big = DYNOFFHEAP_TRACKED_SIZE * 2;
+    char *a = dynoffheap_alloc_sized(p, big);
+    char *b = dynoffheap_alloc_sized(p, big + 4096);
+    char *small = dynoffheap_alloc_sized(p, 64);
+    CHECK(a != NULL && b != NULL && small != NULL);
+    dynoffheap_free_sized(p, a, big);
+    int64_t used = dynoffheap_used(p);
+    CHECK_EQ(used, (int64_t)big + 4096 + 64);
+
+    dynoffheap_free_sized(p, a, big); /* double free: glibc would abort */
+    CHECK(error_contains(p, "free_sized: "));
+    CHECK(error_contains(p, "is not a live allocation of this pool"));
+    dynoffheap_free_sized(p, b, big); /* wrong size */
+    CHECK(error_contains(p, "sized allocation of another size"));
+    dynoffheap_free_sized(p, small, big); /* a small one freed with a large size */
+    CHECK(error_contains(p, "a size other than the one it was allocated with"));
+    CHECK_EQ(dynoffheap_used(p), used);
+    CHECK_EQ(misuses(h, "free_sized: "), 3);
+
+    memset(b, 1, big + 4096); /* still live */
+    dynoffheap_free_sized(p, b, big + 4096);
+    dynoffheap_free_sized(p, small, 64);
+    CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK_EQ(misuses(h, NULL), 3);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+    debug_mode(was);
+}
+
+static void test_misuse_caught_always(void)
+{
+    fj_reset();
+    int was = debug_mode(0);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, misuse_caught_always, NULL) == 0);
+    pthread_join(t, NULL);
+    debug_mode(was);
+}
 
 static void test_foreign_pointers_detected(void)
 {
@@ -857,7 +977,7 @@ static void test_close_reports_leaks_and_refuses_use(void)
 static void test_closed_pools_quarantined(void)
 {
     fj_reset();
-    /* More closes than the quarantine holds: the oldest pools are freed on the way. */
+    /* More closes than the quarantine holds: the oldest pools are retired on the way. */
     int64_t last = 0;
     int ok = 1;
     for (int i = 0; i < DYNOFFHEAP_QUARANTINE_SIZE + 100; i++) {
@@ -874,6 +994,99 @@ static void test_closed_pools_quarantined(void)
     CHECK_EQ(fj_total(50), 0);
     CHECK(dynoffheap_alloc(pool_at(last), 10) == NULL);
     CHECK(error_contains(pool_at(last), "pool closed"));
+}
+
+/* A thread the JVM did not start, still holding a pool's handle long after the close. */
+struct late_user {
+    dynoffheap_pool *pool;
+    _Atomic int go;
+    int refused;   /* allocations and reservations all failed */
+    int stale_text;
+};
+
+static void *late_user_main(void *arg)
+{
+    struct late_user *u = arg;
+    while (!atomic_load(&u->go))
+        sched_yield();
+    u->refused = dynoffheap_alloc(u->pool, 10) == NULL &&
+                 dynoffheap_alloc_sized(u->pool, 64) == NULL &&
+                 dynoffheap_reserve(u->pool, 100) != 0 && dynoffheap_used(u->pool) == 0;
+    dynoffheap_release(u->pool, 100);
+    u->stale_text = error_contains(u->pool, "is stale");
+    return NULL;
+}
+
+static int64_t never_spill(void *ctx, int64_t bytes)
+{
+    (void)bytes;
+    atomic_fetch_add((_Atomic int *)ctx, 1);
+    return 0;
+}
+
+/*
+ * The probe's crash: a native thread uses its pool after more than 4096 pool closes, when
+ * the pool's struct holds another pool. Every call through the stale handle is refused or
+ * harmless, the leaked memory can still be freed through it, and the pool now in the
+ * struct is untouched.
+ */
+static void test_stale_handle_after_many_closes(void)
+{
+    fj_reset();
+    int64_t h = fj_pool(1, MiB);
+    dynoffheap_pool *p = pool_at(h);
+    void *leaked = dynoffheap_alloc(p, 100);
+    void *leaked_sized = dynoffheap_alloc_sized(p, 64);
+    CHECK(leaked != NULL && leaked_sized != NULL);
+    struct late_user u = {.pool = p};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, late_user_main, &u) == 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 116 + 64);
+
+    /* Close pools until one reuses the struct of h (it leaves the quarantine first). */
+    uintptr_t mask = (uintptr_t)DYNOFFHEAP_GENERATIONS * sizeof(dynoffheap_pool) - 1;
+    int64_t successor = 0;
+    for (int i = 0; i < 3 * DYNOFFHEAP_QUARANTINE_SIZE && successor == 0; i++) {
+        int64_t n = fj_pool(2, DYNOFFHEAP_MIN_BLOCK_SIZE);
+        if (((uintptr_t)n & ~mask) == ((uintptr_t)h & ~mask))
+            successor = n;
+        else
+            CHECK_EQ(dynoffheap_bridge_pool_close(n), 0);
+    }
+    CHECK(successor != 0 && successor != h);
+    dynoffheap_pool *next = pool_at(successor);
+    void *live = dynoffheap_alloc(next, 1000);
+    CHECK(live != NULL);
+    int64_t next_used = dynoffheap_used(next);
+
+    atomic_store(&u.go, 1);
+    pthread_join(t, NULL);
+    CHECK(u.refused);
+    CHECK(u.stale_text);
+    CHECK(dynoffheap_abi_compatible(p)); /* the table is still readable through it */
+    CHECK(dynoffheap_alloc_aligned(p, 64, 10) == NULL);
+    CHECK(dynoffheap_realloc(p, NULL, 10) == NULL);
+    CHECK_EQ(dynoffheap_reserved(p), 0);
+    CHECK_EQ(dynoffheap_peak(p), 0);
+    _Atomic int spills = 0;
+    dynoffheap_set_spill(p, never_spill, &spills);
+    dynoffheap_free(p, leaked); /* freed (the sanitizer build's leak check would tell) */
+    dynoffheap_free_sized(p, leaked_sized, 64);
+    dynoffheap_free(p, live); /* the successor's pointer through the stale handle: refused */
+    CHECK_EQ(dynoffheap_bridge_pool_used(h), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_misuses(h, NULL, 0), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+
+    CHECK_EQ(dynoffheap_used(next), next_used);
+    CHECK_EQ(error_length(next), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_misuses(successor, NULL, 0), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_spill(successor, 100), 0);
+    CHECK_EQ(atomic_load(&spills), 0);
+    dynoffheap_free(next, live);
+    CHECK_EQ(dynoffheap_used(next), 0);
+    CHECK_EQ(dynoffheap_bridge_pool_close(successor), 0);
+    CHECK_EQ(fj_total(1), 0);
+    CHECK_EQ(fj_total(2), 0);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -925,7 +1138,7 @@ static void test_sized_alloc_free(void)
     CHECK(dynoffheap_alloc_sized(p, 0) == NULL);
     CHECK(error_contains(p, "size 0"));
     CHECK(dynoffheap_alloc_sized(p, (size_t)INT64_MAX + 1) == NULL);
-    CHECK(error_contains(p, "too large"));
+    CHECK(error_contains(p, "is above the largest size"));
     CHECK_EQ(dynoffheap_used(p), 0);
     CHECK_EQ(atomic_load(&fj.reserve_calls), 1);
     CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
@@ -995,11 +1208,11 @@ static void test_sized_on_closed_pool(void)
     CHECK_EQ(fj_total(1), 0);
 }
 
-#ifdef DYNOFFHEAP_DEBUG
-/* The debug build's live map catches every misuse of a sized free before freeing. */
-static void test_sized_misuse_detected(void)
+/* Debug mode's live map catches every misuse of a sized free before freeing. */
+static void test_sized_misuse_detected_in_debug_mode(void)
 {
     fj_reset();
+    int was = debug_mode(1);
     int64_t h1 = fj_pool(1, MiB), h2 = fj_pool(2, MiB);
     dynoffheap_pool *p = pool_at(h1), *other = pool_at(h2);
     char *s = dynoffheap_alloc_sized(p, 64);
@@ -1030,10 +1243,59 @@ static void test_sized_misuse_detected(void)
     dynoffheap_free_sized(p, s, 64);
     dynoffheap_free(p, hd);
     CHECK_EQ(dynoffheap_used(p), 0);
+    /* The probe's case: a wrong size, then the right one, then a second free. */
+    char *w = dynoffheap_alloc_sized(p, 200);
+    dynoffheap_free_sized(p, w, 100);
+    CHECK(error_contains(p, "sized allocation of another size"));
+    CHECK_EQ(dynoffheap_used(p), 200);
+    dynoffheap_free_sized(p, w, 200);
+    CHECK_EQ(dynoffheap_used(p), 0);
+    dynoffheap_free_sized(p, w, 200);
+    CHECK(error_contains(p, "free_sized: "));
+    CHECK(error_contains(p, "not a live allocation"));
+    CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK_EQ(misuses(h1, "free_sized: "), 7);
+    CHECK_EQ(misuses(h2, "not a live allocation"), 1);
     CHECK_EQ(dynoffheap_bridge_pool_close(h1), 0);
     CHECK_EQ(dynoffheap_bridge_pool_close(h2), 0);
+    debug_mode(was);
 }
-#endif
+
+/* Bad arguments fail with a text that names the argument, its value and the limit. */
+static void test_bad_arguments_name_the_limit(void)
+{
+    fj_reset();
+    int64_t h = fj_pool(1, MiB);
+    dynoffheap_pool *p = pool_at(h);
+    CHECK(dynoffheap_alloc(p, (size_t)-1) == NULL); /* a negative size */
+    CHECK(error_contains(p, "alloc: size 18446744073709551615 is above the largest size"));
+    CHECK(error_contains(p, "9223372036854775791"));
+    CHECK(dynoffheap_alloc_sized(p, (size_t)INT64_MAX + 1) == NULL);
+    CHECK(error_contains(p, "alloc_sized: size 9223372036854775808"));
+    CHECK(error_contains(p, "9223372036854775807"));
+    CHECK(dynoffheap_alloc_aligned(p, 4096, (size_t)INT64_MAX - 4000) == NULL);
+    CHECK(error_contains(p, "9223372036854771711")); /* INT64_MAX - 4096 */
+    CHECK(dynoffheap_alloc(p, 0) == NULL);
+    CHECK(error_contains(p, "size must be at least 1"));
+    CHECK(dynoffheap_alloc_aligned(p, 3, 10) == NULL);
+    CHECK(error_contains(p, "alloc_aligned: alignment 3 is not a power of two of at most "
+                            "67108864"));
+    CHECK(dynoffheap_alloc_sized_aligned(p, (size_t)1 << 27, 10) == NULL);
+    CHECK(error_contains(p, "alignment 134217728"));
+    CHECK(dynoffheap_reserve(p, -5) != 0);
+    CHECK(error_contains(p, "reserve: bytes -5 is negative (must be at least 0)"));
+    dynoffheap_release(p, -5);
+    CHECK(error_contains(p, "release: bytes -5 is negative"));
+    char *a = dynoffheap_alloc_sized(p, 32);
+    dynoffheap_free_sized(p, a, 0);
+    CHECK(error_contains(p, "free_sized: size 0 of"));
+    CHECK(error_contains(p, "at most 9223372036854775807"));
+    CHECK_EQ(dynoffheap_used(p), 32);
+    CHECK_EQ(atomic_load(&fj.reserve_calls), 1); /* only the 32 bytes reached the JVM */
+    CHECK_EQ(misuses(h, "release: "), 2);
+    dynoffheap_free_sized(p, a, 32);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+}
 
 /* ------------------------------------------------------------------------------------ */
 /* Threads                                                                              */
@@ -1564,10 +1826,11 @@ int main(void)
         {"realloc", test_realloc},
         {"realloc denied keeps old block", test_realloc_denied_keeps_old_block},
         {"free NULL is a no-op", test_free_null_is_noop},
-#ifdef DYNOFFHEAP_DEBUG
-        {"double free detected (debug)", test_double_free_detected},
-        {"sized misuse detected (debug)", test_sized_misuse_detected},
-#endif
+        {"double free detected in debug mode", test_double_free_detected_in_debug_mode},
+        {"sized misuse detected in debug mode", test_sized_misuse_detected_in_debug_mode},
+        {"misuse caught always", test_misuse_caught_always},
+        {"large sized misuse caught always", test_large_sized_misuse_caught_always},
+        {"bad arguments name the limit", test_bad_arguments_name_the_limit},
         {"foreign pointers detected", test_foreign_pointers_detected},
         {"error text api", test_error_text_api},
         {"large allocation reserves rounded blocks", test_large_allocation_reserves_rounded_blocks},
@@ -1581,6 +1844,7 @@ int main(void)
         {"spill function may unregister itself", test_spill_function_may_unregister_itself},
         {"close reports leaks and refuses use", test_close_reports_leaks_and_refuses_use},
         {"closed pools quarantined", test_closed_pools_quarantined},
+        {"stale handle after many closes", test_stale_handle_after_many_closes},
         {"sized alloc/free", test_sized_alloc_free},
         {"sized denial rolls back", test_sized_denial_rolls_back},
         {"sized free rejects impossible input", test_sized_free_rejects_impossible_input},

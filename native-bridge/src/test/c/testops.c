@@ -50,7 +50,59 @@ EXPORT void testops_release(int64_t handle, int64_t bytes)
     dynoffheap_release(dynoffheap_pool_from_handle(handle), bytes);
 }
 
+EXPORT int64_t testops_alloc_sized(int64_t handle, int64_t bytes)
+{
+    if (bytes < 0)
+        return 0;
+    void *p = dynoffheap_alloc_sized(dynoffheap_pool_from_handle(handle), (size_t)bytes);
+    if (p != NULL)
+        memset(p, 0x42, (size_t)bytes);
+    return (int64_t)(uintptr_t)p;
+}
+
+EXPORT void testops_free_sized(int64_t handle, int64_t ptr, int64_t bytes)
+{
+    dynoffheap_free_sized(dynoffheap_pool_from_handle(handle), (void *)(uintptr_t)ptr,
+                          (size_t)bytes);
+}
+
 /* ---- threads the JVM did not start ---- */
+
+struct double_free {
+    dynoffheap_pool *pool;
+    size_t bytes;
+    int sized;
+    int allocated;
+};
+
+/* Allocates, frees, and frees the same pointer again: the bug of a native engine. */
+static void *double_free_main(void *arg)
+{
+    struct double_free *d = arg;
+    void *p = d->sized ? dynoffheap_alloc_sized(d->pool, d->bytes)
+                       : dynoffheap_alloc(d->pool, d->bytes);
+    d->allocated = p != NULL;
+    if (p == NULL)
+        return NULL;
+    for (int i = 0; i < 2; i++) {
+        if (d->sized)
+            dynoffheap_free_sized(d->pool, p, d->bytes);
+        else
+            dynoffheap_free(d->pool, p);
+    }
+    return NULL;
+}
+
+/* Runs double_free_main on a pthread; returns 0 when it allocated, -1 otherwise. */
+EXPORT int32_t testops_double_free_on_thread(int64_t handle, int64_t bytes, int32_t sized)
+{
+    struct double_free d = {dynoffheap_pool_from_handle(handle), (size_t)bytes, sized, 0};
+    pthread_t t;
+    if (bytes <= 0 || pthread_create(&t, NULL, double_free_main, &d) != 0)
+        return -1;
+    pthread_join(t, NULL);
+    return d.allocated ? 0 : -1;
+}
 
 struct storm {
     dynoffheap_pool *pool;

@@ -48,13 +48,47 @@
  * passes the size back when freeing, as C++'s sized delete or Arrow's MemoryPool::Free
  * do. They are the faster choice for small blocks (the request stays in malloc's size
  * class and nothing is written in front of it). Free each allocation with the call of
- * its own kind; mixing them is detected in a debug build and best-effort otherwise.
+ * its own kind; see "What misuse is caught" for what happens otherwise.
  *
  * After the Java side closes a pool, allocations and reservations on it fail with the
- * error text "pool closed", and freeing memory that came from it still works. The
- * library keeps the struct of a closed pool alive for a while (see dynoffheap_bridge.h)
- * so that such late calls are defined behaviour, but native code should stop using a
- * pool once its owner has closed it.
+ * error text "pool closed", and freeing memory that came from it still works. Later (see
+ * dynoffheap_bridge.h) its handle turns stale: calls on it are still recognised and do
+ * nothing harmful, but native code should stop using a pool once its owner has closed it.
+ *
+ * What misuse is caught
+ * ---------------------
+ * A misuse is refused, changes no counter, frees nothing, and sets the pool's error text
+ * (naming the call, the pointer and the pool); the calls that cannot return a failure
+ * (the frees, dynoffheap_release) also count it as a misuse, which the Java side turns
+ * into a failure of the task. Caught always:
+ *   - a NULL pool (every call fails or does nothing; dynoffheap_last_error says why);
+ *   - a closed pool, and a stale handle however many pools were closed since (up to about
+ *     a million, see dynoffheap_bridge.h): the library never frees what a handle points to;
+ *   - a size of 0, or one that cannot be accounted for with its header and padding (a
+ *     negative size converted to size_t is such a one); an alignment that is not a power
+ *     of two up to DYNOFFHEAP_MAX_ALIGNMENT; a negative byte count; a release of more
+ *     than was reserved;
+ *   - dynoffheap_free/realloc of a pointer that is not 16-byte aligned, or whose 16 bytes
+ *     in front hold no live mark of this pool: memory from dynoffheap_alloc_sized, from
+ *     another pool, from malloc; a second free is reported as "double free" when malloc
+ *     left the freed block's first payload bytes alone (small blocks of glibc malloc);
+ *   - dynoffheap_free_sized of a misaligned pointer, with size 0 or above INT64_MAX, or of
+ *     a live allocation from dynoffheap_alloc that does not start a 4 KiB page (with glibc
+ *     malloc; with other allocators as a best effort);
+ *   - with a size of at least DYNOFFHEAP_TRACKED_SIZE (128 KiB), every misuse of
+ *     dynoffheap_free_sized: a second free, a wrong size, a foreign pointer (such sized
+ *     allocations are recorded in a map in any mode).
+ * Caught only in debug mode (dynoffheap_bridge_set_debug, or DYNOFFHEAP_DEBUG=1 in the
+ * environment), which keeps a map of every live allocation and checks it before reading
+ * any memory:
+ *   - a second dynoffheap_free_sized, or one with a wrong size, given a size below
+ *     DYNOFFHEAP_TRACKED_SIZE (without debug mode malloc itself may abort the process, and
+ *     a wrong size charges the pool the wrong amount), and a double dynoffheap_free of
+ *     memory that malloc has returned to the system (large blocks): the checks above
+ *     would read the memory in front of a freed pointer.
+ * Never caught: writes out of bounds, use after free, a free of a pointer whose 16 bytes
+ * in front are not readable memory (the start of an mmap, say), and a call still running
+ * on a pool while more than 4096 other pools are closed.
  */
 #ifndef DYNOFFHEAP_H
 #define DYNOFFHEAP_H
@@ -72,6 +106,10 @@ extern "C" {
 
 /* Largest alignment dynoffheap_alloc_aligned() accepts (64 MiB). */
 #define DYNOFFHEAP_MAX_ALIGNMENT ((size_t)1 << 26)
+
+/* Sized allocations of at least this many bytes (128 KiB) are checked at their free in
+ * any mode (see "What misuse is caught"). */
+#define DYNOFFHEAP_TRACKED_SIZE ((size_t)128 << 10)
 
 /* Size of the buffer that always holds a whole error text (longer texts are cut). */
 #define DYNOFFHEAP_ERROR_MAX 512
@@ -161,9 +199,8 @@ static inline void *dynoffheap_realloc(dynoffheap_pool *pool, void *ptr, size_t 
 
 /*
  * Frees memory from dynoffheap_alloc/alloc_aligned/realloc of the same pool. NULL is a
- * no-op. A pointer that did not come from this pool, or a second free, is detected as a
- * best effort (always in a build with -DDYNOFFHEAP_DEBUG): it is reported through
- * dynoffheap_last_error() and nothing is freed.
+ * no-op. A pointer that is not a live allocation of this pool is refused and reported
+ * (see "What misuse is caught"), and nothing is freed.
  */
 static inline void dynoffheap_free(dynoffheap_pool *pool, void *ptr)
 {
@@ -193,10 +230,10 @@ static inline void *dynoffheap_alloc_sized_aligned(dynoffheap_pool *pool, size_t
 
 /*
  * Frees memory from dynoffheap_alloc_sized/alloc_sized_aligned of the same pool; `size`
- * must be the size it was allocated with. NULL is a no-op. A build with
- * -DDYNOFFHEAP_DEBUG detects a foreign pointer, a second free, a wrong size and memory
- * from dynoffheap_alloc(), reports it through dynoffheap_last_error() and frees nothing;
- * a release build rejects only a pointer or size no sized allocation can have.
+ * must be the size it was allocated with. NULL is a no-op. A pointer or size no sized
+ * allocation can have and memory from dynoffheap_alloc() are refused always; a second
+ * free, a wrong size and a foreign pointer only in debug mode (see "What misuse is
+ * caught"). A refused free is reported and frees nothing.
  */
 static inline void dynoffheap_free_sized(dynoffheap_pool *pool, void *ptr, size_t size)
 {
@@ -246,14 +283,21 @@ static inline int64_t dynoffheap_reserved(dynoffheap_pool *pool)
  * Copies the pool's last error text into buf (always NUL-terminated when len > 0, cut
  * to fit) and returns the length of the whole text (0 when there was no error).
  * Thread-safe; the text is per pool, so under concurrency it may come from another
- * thread's failure.
+ * thread's failure. For a NULL pool the text says that every call on it fails.
  */
 static inline size_t dynoffheap_last_error(dynoffheap_pool *pool, char *buf, size_t len)
 {
     if (pool == NULL) {
-        if (buf != NULL && len > 0)
-            buf[0] = '\0';
-        return 0;
+        static const char text[] = "pool is NULL: every call on it fails; pass the handle "
+                                   "that the Java side gave (dynoffheap_pool_from_handle "
+                                   "of 0 is NULL)";
+        if (buf != NULL && len > 0) {
+            size_t n = sizeof text - 1 < len - 1 ? sizeof text - 1 : len - 1;
+            for (size_t i = 0; i < n; i++)
+                buf[i] = text[i];
+            buf[n] = '\0';
+        }
+        return sizeof text - 1;
     }
     return pool->ops->last_error(pool, buf, len);
 }

@@ -9,16 +9,24 @@
  * (and does nothing / returns 0); any other value must come from
  * dynoffheap_bridge_pool_create().
  *
- * Lifetime of closed pools (quarantine)
- * -------------------------------------
- * dynoffheap_bridge_pool_close() does not free the pool's memory at once: the closed
- * pool goes into a process-wide quarantine of the last DYNOFFHEAP_QUARANTINE_SIZE closed
- * pools, and only the oldest one is freed when a newer one arrives. Until then every
- * call on the closed pool is defined: allocations and reservations fail with "pool
- * closed", frees of its memory still free that memory (without calling the JVM), and
- * the getters report the bytes still held by live allocations. Native code that keeps
- * using a pool for longer than the next 4096 pool closes in the process has undefined
- * behaviour; it should drop the handle when its owner closes the pool.
+ * Lifetime of closed pools (quarantine) and stale handles
+ * -------------------------------------------------------
+ * dynoffheap_bridge_pool_close() keeps the closed pool as it is in a process-wide
+ * quarantine of the last DYNOFFHEAP_QUARANTINE_SIZE closed pools. While it is there every
+ * call on it is defined: allocations and reservations fail with "pool closed", frees of
+ * its memory still free that memory (without calling the JVM), and the getters report
+ * the bytes still held by live allocations. When it leaves the quarantine its handle
+ * turns *stale*: the library never frees the memory a handle points to, and a later pool
+ * that reuses it gets another handle (one of DYNOFFHEAP_GENERATIONS per struct, used in
+ * turn), so a call through a stale handle is recognised and does nothing: allocations
+ * and reservations fail (dynoffheap_last_error() says the handle is stale), getters
+ * return 0, and a free frees the memory only when its header carries the stale pool's
+ * mark (a sized free: when the pointer and size pass the checks that need no pool).
+ * A handle is recognised as stale until DYNOFFHEAP_QUARANTINE_SIZE *
+ * DYNOFFHEAP_GENERATIONS (about a million) more pools have been closed in the process;
+ * only a call through a handle older than that, or a call still running on a pool while
+ * 4096 other pools close, can act on a newer pool. Bridge functions given a stale handle
+ * behave as for handle 0.
  */
 #ifndef DYNOFFHEAP_BRIDGE_H
 #define DYNOFFHEAP_BRIDGE_H
@@ -31,8 +39,11 @@
 extern "C" {
 #endif
 
-/* Number of closed pools kept alive so that late calls on them stay defined. */
+/* Number of closed pools kept as they are so that late calls on them stay defined. */
 #define DYNOFFHEAP_QUARANTINE_SIZE 4096
+
+/* Handles one pool struct takes in turn, so that a stale one is recognised. */
+#define DYNOFFHEAP_GENERATIONS 256
 
 /* Smallest and largest block sizes dynoffheap_bridge_pool_create() accepts. */
 #define DYNOFFHEAP_MIN_BLOCK_SIZE ((int64_t)4096)
@@ -68,6 +79,38 @@ void dynoffheap_bridge_set_callbacks(dynoffheap_reserve_cb reserve, dynoffheap_r
  * [DYNOFFHEAP_MIN_BLOCK_SIZE, DYNOFFHEAP_MAX_BLOCK_SIZE] or memory is short.
  */
 int64_t dynoffheap_bridge_pool_create(int64_t pool_id, int64_t block_size);
+
+/*
+ * Debug mode for pools created from now on (nonzero: on). A pool in debug mode keeps a
+ * map of its live allocations, so that every misuse of a free is recognised before any
+ * memory is read or freed (see "What misuse is caught" in dynoffheap.h). It costs a
+ * mutex and a hash-map update per allocation and per free. The default is off, or on in
+ * a build with -DDYNOFFHEAP_DEBUG; the environment variable DYNOFFHEAP_DEBUG (1 or 0),
+ * read when the library creates its first pool, overrides the default, and this call
+ * overrides both.
+ */
+void dynoffheap_bridge_set_debug(int32_t on);
+
+/* Whether pools created now would run in debug mode (1) or not (0). */
+int32_t dynoffheap_bridge_debug(void);
+
+/*
+ * Names the pool in its error texts (UTF-8, NUL-terminated, cut to 159 bytes): every
+ * text the library writes ends with " (pool '<name>')". The default name is the pool id.
+ * The Java side gives the task and the memory node, e.g.
+ * "task-12 (stage 1.0, partition 3)/sorter".
+ */
+void dynoffheap_bridge_pool_set_name(int64_t handle, const char *name);
+
+/*
+ * Misuses of the pool seen so far: calls that cannot return their failure (a free of a
+ * pointer that is not a live allocation of the pool, or of the other kind, or with the
+ * wrong size; a release of more than was reserved). Each is refused and changes
+ * nothing. Copies the text of the first one into buf (as dynoffheap_last_error does;
+ * "" when there was none) and returns the count (0 for handle 0 or a stale handle).
+ * The Java side fails the task with that text.
+ */
+int64_t dynoffheap_bridge_pool_misuses(int64_t handle, char *buf, int64_t len);
 
 /*
  * Stores `text` (UTF-8, NUL-terminated, cut to DYNOFFHEAP_ERROR_MAX - 1 bytes) as the

@@ -8,6 +8,8 @@ import io.dynoffheap.nativebridge.PoolReservations;
 import java.util.List;
 import java.util.function.LongSupplier;
 import org.apache.spark.memory.SparkOutOfMemoryError;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A native pool (libdynoffheap, see {@code dynoffheap.h}) bound to a node of a task's tree:
@@ -24,15 +26,19 @@ import org.apache.spark.memory.SparkOutOfMemoryError;
  *       free. A pool is never asked to spill from inside its own reservation on the same thread
  *       (the native code is in the middle of an allocation there).
  *   <li>Calls: {@link #call} runs a native function of the operator and turns a failure caused
- *       by a denial back into the plugin's error, with the reason and the usage tree.
+ *       by a denial back into the plugin's error, with the reason and the usage tree. A misuse
+ *       of the pool during the call (a double free, a free of the wrong kind or size: refused
+ *       by the library, see {@code dynoffheap.h}) fails the call with the library's text.
  *   <li>Idle: {@link #releaseUnused()} gives the pool's whole unused blocks back from any thread
  *       (the native shrink takes only the pool's short accounting lock), when the executor
  *       reclaims idle memory; not from inside the pool's own reservation on the same thread.
  *   <li>Task end: the pool is closed; bytes native code still holds are reported as a leak of
- *       the node, and every reserved block goes back.
+ *       the node, and every reserved block goes back. Misuses that no call saw are logged.
  * </ul>
  */
 public final class TaskPool implements TaskScoped {
+  private static final Logger LOG = LoggerFactory.getLogger(TaskPool.class);
+
   private final TreeNode node;
   private final NativePool pool;
   /** The thread inside this pool's reserve callback, if any (the bridge runs one at a time). */
@@ -40,7 +46,7 @@ public final class TaskPool implements TaskScoped {
 
   TaskPool(TaskNativeMemory task, String name) {
     this.node = task.newNode(name, TreeNode.UNLIMITED, this::spill);
-    this.pool = new NativePool(new NodeReservations(), task.reservationBlock());
+    this.pool = new NativePool(new NodeReservations(), task.reservationBlock(), node.path());
   }
 
   /** The handle native code turns into a pool with {@code dynoffheap_pool_from_handle()}. */
@@ -68,12 +74,17 @@ public final class TaskPool implements TaskScoped {
    * reservation is rethrown as the plugin's {@link SparkOutOfMemoryError} (request, reason,
    * usage tree, setting to change); one caused by a reservation of a size no budget can hold
    * (above 16 TiB, e.g. a negative size cast to {@code size_t}) as
-   * {@link IllegalArgumentException} naming the size and the limit; any other failure as
-   * {@link IllegalStateException} with the pool's error text.
+   * {@link IllegalArgumentException} naming the size and the limit; a misuse of the pool during
+   * the call and any other failure as {@link IllegalStateException} with the pool's error text.
    */
   public long call(LongSupplier nativeCall) {
     pool.takeLastDenial();
+    long misusesBefore = pool.misuses();
     long result = nativeCall.getAsLong();
+    long misuses = pool.misuses();
+    if (misuses != misusesBefore) {
+      throw new IllegalStateException(misuseReport(misuses));
+    }
     if (result >= 0) {
       return result;
     }
@@ -94,8 +105,20 @@ public final class TaskPool implements TaskScoped {
     throw failure;
   }
 
+  private String misuseReport(long misuses) {
+    return "native code misused memory node '" + node.path() + "': " + misuses
+        + " call(s) refused by libdynoffheap, the first: " + pool.firstMisuse()
+        + ". Fix the native code's frees; with DYNOFFHEAP_DEBUG=1 in the executor's environment"
+        + " (spark.executorEnv.DYNOFFHEAP_DEBUG=1) the library also catches the misuse its fast"
+        + " path cannot see (see dynoffheap.h)";
+  }
+
   @Override
   public List<MemoryLeak> close() {
+    long misuses = pool.misuses();
+    if (misuses > 0) {
+      LOG.error(misuseReport(misuses));
+    }
     long leaked = pool.closeAndReportLeaks();
     return leaked > 0
         ? List.of(new MemoryLeak(node.path() + " (native allocations not freed)", leaked))

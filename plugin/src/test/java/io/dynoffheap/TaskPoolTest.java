@@ -112,6 +112,26 @@ class TaskPoolTest {
   }
 
   @Test
+  void aDoubleFreeDuringACallFailsItWithTheLibrarysText() {
+    long ptr = alloc(pool, 1000);
+    IllegalStateException error = assertThrows(IllegalStateException.class,
+        () -> pool.call(() -> {
+          free(pool, ptr);
+          free(pool, ptr);
+          return 0;
+        }));
+    String message = error.getMessage();
+    assertTrue(message.contains("native code misused memory node 'task-3/native-op': 1 call(s)"),
+        message);
+    assertTrue(message.contains("free: 0x"), message);
+    assertTrue(message.contains("was already freed (double free) (pool 'task-3/native-op')"),
+        message);
+    assertTrue(message.contains("DYNOFFHEAP_DEBUG=1"), message);
+    assertEquals(0, pool.used(), "the second free changed nothing");
+    assertEquals(0, pool.call(() -> 0), "a call without a new misuse passes");
+  }
+
+  @Test
   void sparkSpillShrinksThePoolsUnusedBlocks() {
     long ptr = alloc(pool, 9 * MIB);
     free(pool, ptr);

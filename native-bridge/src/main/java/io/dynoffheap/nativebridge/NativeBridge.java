@@ -136,12 +136,42 @@ public final class NativeBridge {
         }
     }
 
+    /**
+     * Switches the native library's debug mode for pools created from now on: each such
+     * pool keeps a map of its live allocations, so that a second free, a wrong size and a
+     * free of the other kind are refused before any memory is read (see "What misuse is
+     * caught" in {@code dynoffheap.h}). It costs a lock and a map update per native
+     * allocation and free. Off unless the environment variable DYNOFFHEAP_DEBUG=1 was set.
+     *
+     * @throws NativeLibraryUnavailableException when libdynoffheap cannot be loaded
+     */
+    public static void setDebug(boolean on) {
+        load();
+        dynoffheap_bridge_set_debug(on ? 1 : 0);
+    }
+
+    /** Whether pools created now run in the native debug mode (see {@link #setDebug}). */
+    public static boolean isDebug() {
+        load();
+        return dynoffheap_bridge_debug() != 0;
+    }
+
     /** Stores {@code text} (UTF-8) as the pool's last error. */
     static void setError(long handle, String text) {
+        dynoffheap_bridge_pool_set_error(handle, cString(text));
+    }
+
+    /** Names the pool in its native error texts. */
+    static void setName(long handle, String name) {
+        dynoffheap_bridge_pool_set_name(handle, cString(name));
+    }
+
+    /** UTF-8, NUL-terminated for C. */
+    private static byte[] cString(String text) {
         byte[] utf8 = text.getBytes(StandardCharsets.UTF_8);
-        byte[] terminated = new byte[utf8.length + 1]; // NUL-terminated for C
+        byte[] terminated = new byte[utf8.length + 1];
         System.arraycopy(utf8, 0, terminated, 0, utf8.length);
-        dynoffheap_bridge_pool_set_error(handle, terminated);
+        return terminated;
     }
 
     // ---- bridge functions (see dynoffheap_bridge.h) --------------------------------------
@@ -151,7 +181,15 @@ public final class NativeBridge {
     static native void dynoffheap_bridge_set_callbacks(BridgeCallbacks.ReserveCallback reserve,
             BridgeCallbacks.ReleaseCallback release);
 
+    static native void dynoffheap_bridge_set_debug(int on);
+
+    static native int dynoffheap_bridge_debug();
+
     static native long dynoffheap_bridge_pool_create(long poolId, long blockSize);
+
+    static native void dynoffheap_bridge_pool_set_name(long handle, byte[] name);
+
+    static native long dynoffheap_bridge_pool_misuses(long handle, byte[] buf, long len);
 
     static native void dynoffheap_bridge_pool_set_error(long handle, byte[] text);
 

@@ -18,13 +18,19 @@ import java.util.concurrent.atomic.LongAdder;
  * holds the throwable with which the reservations denied it (if that was the cause), and
  * {@link #lastError()} the text the native side saw.
  *
+ * <p>A native call that cannot return its failure, such as a second free of one pointer, is
+ * a <em>misuse</em>: the library refuses it and counts it, and {@link #misuses()} and
+ * {@link #firstMisuse()} tell the owner, which should fail the task with that text. The
+ * texts name the pool by the name given here (the task and the memory node).
+ *
  * <p>Closing releases every reserved byte to the reservations and returns the bytes that
  * native code still holds (a leak to report). Afterwards native allocations on the pool
- * fail with "pool closed" and frees still work. The native library keeps a closed pool's
- * memory for the next 4096 pool closes in the process (its quarantine); while this
- * object's pool is in that window, {@link #used()} and {@link #lastError()} still read
- * the native state (the bytes not yet freed, the latest refusal), and after it they
- * answer from what was known at close. All methods are thread-safe.
+ * fail with "pool closed" and frees still work. The native library keeps a closed pool as
+ * it is for the next 4096 pool closes in the process (its quarantine); while this
+ * object's pool is in that window, {@link #used()}, {@link #lastError()} and the misuse
+ * getters still read the native state (the bytes not yet freed, the latest refusal), and
+ * after it they answer from what was known at close (the native handle is stale then,
+ * and native calls through it are refused). All methods are thread-safe.
  */
 public final class NativePool implements AutoCloseable {
 
@@ -59,7 +65,8 @@ public final class NativePool implements AutoCloseable {
     private volatile ClosedState closedState; // set once close() has finished
 
     /** What the getters report once the pool is closed. */
-    private record ClosedState(long leaked, long peak, String lastError, long closeNumber) {
+    private record ClosedState(long leaked, long peak, String lastError, Misuses misuses,
+            long closeNumber) {
 
         /** Whether the native pool is certainly still in the library's quarantine. */
         boolean nativeReadable() {
@@ -67,19 +74,29 @@ public final class NativePool implements AutoCloseable {
         }
     }
 
+    /** The count of misuses and the text of the first one ("" when there was none). */
+    private record Misuses(long count, String first) {
+    }
+
     /** A pool with {@link #DEFAULT_BLOCK_SIZE} blocks. */
     public NativePool(PoolReservations reservations) {
         this(reservations, DEFAULT_BLOCK_SIZE);
     }
 
+    /** A pool named by its id in native error texts. */
+    public NativePool(PoolReservations reservations, long blockSize) {
+        this(reservations, blockSize, null);
+    }
+
     /**
-     * A pool that reserves from {@code reservations} in blocks of {@code blockSize} bytes.
+     * A pool that reserves from {@code reservations} in blocks of {@code blockSize} bytes;
+     * native error texts end with {@code (pool '<name>')} (null: the id).
      *
      * @throws IllegalArgumentException when blockSize is outside
      *         [{@link #MIN_BLOCK_SIZE}, {@link #MAX_BLOCK_SIZE}]
      * @throws NativeLibraryUnavailableException when libdynoffheap cannot be loaded
      */
-    public NativePool(PoolReservations reservations, long blockSize) {
+    public NativePool(PoolReservations reservations, long blockSize, String name) {
         this.reservations = Objects.requireNonNull(reservations, "reservations");
         if (blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE) {
             throw new IllegalArgumentException("blockSize " + blockSize + " is outside ["
@@ -94,6 +111,9 @@ public final class NativePool implements AutoCloseable {
                     + blockSize + ") failed");
         }
         this.handle = created;
+        if (name != null) {
+            NativeBridge.setName(handle, name);
+        }
         // Callbacks need a handle, which nothing has before this constructor returns.
         BridgeCallbacks.register(this);
     }
@@ -146,6 +166,23 @@ public final class NativePool implements AutoCloseable {
     public String lastError() {
         ClosedState closed = closedState;
         return closed == null || closed.nativeReadable() ? readLastError() : closed.lastError();
+    }
+
+    /**
+     * Misuses native code made of the pool so far: frees of pointers that are not live
+     * allocations of the pool or have the wrong kind or size, releases of more than was
+     * reserved. Each was refused and changed nothing.
+     */
+    public long misuses() {
+        ClosedState closed = closedState;
+        return closed == null || closed.nativeReadable()
+                ? NativeBridge.dynoffheap_bridge_pool_misuses(handle, null, 0)
+                : closed.misuses().count();
+    }
+
+    /** The text of the first misuse ("" when there was none): call, pointer, pool name. */
+    public String firstMisuse() {
+        return currentMisuses().first();
     }
 
     /** The throwable of the most recent denied reservation, or null. */
@@ -201,10 +238,12 @@ public final class NativePool implements AutoCloseable {
         long peak = NativeBridge.dynoffheap_bridge_pool_peak(handle);
         String error = readLastError();
         long leaked = NativeBridge.dynoffheap_bridge_pool_close(handle); // calls release()
+        Misuses misuses = readMisuses();
         long closeNumber = CLOSES.incrementAndGet();
         BridgeCallbacks.unregister(this);
         String finalError = "pool closed" + (error.isEmpty() ? "" : "; last error before: " + error);
-        closedState = new ClosedState(leaked, Math.max(peak, leaked), finalError, closeNumber);
+        closedState = new ClosedState(leaked, Math.max(peak, leaked), finalError, misuses,
+                closeNumber);
         synchronized (this) {
             notifyAll();
         }
@@ -264,6 +303,30 @@ public final class NativePool implements AutoCloseable {
     private String readLastError() {
         byte[] buf = new byte[ERROR_BUFFER_BYTES];
         long length = NativeBridge.dynoffheap_bridge_pool_last_error(handle, buf, buf.length);
+        return text(buf, length);
+    }
+
+    private Misuses currentMisuses() {
+        ClosedState closed = closedState;
+        return closed == null || closed.nativeReadable() ? readMisuses() : closed.misuses();
+    }
+
+    private Misuses readMisuses() {
+        byte[] buf = new byte[ERROR_BUFFER_BYTES];
+        long count = NativeBridge.dynoffheap_bridge_pool_misuses(handle, buf, buf.length);
+        return new Misuses(count, count == 0 ? "" : text(buf, indexOfNul(buf)));
+    }
+
+    private static int indexOfNul(byte[] buf) {
+        int n = 0;
+        while (n < buf.length && buf[n] != 0) {
+            n++;
+        }
+        return n;
+    }
+
+    /** The first {@code length} bytes of a NUL-terminated UTF-8 buffer, cut to fit. */
+    private static String text(byte[] buf, long length) {
         int n = (int) Math.min(Math.max(length, 0), buf.length - 1);
         return new String(buf, 0, n, StandardCharsets.UTF_8);
     }

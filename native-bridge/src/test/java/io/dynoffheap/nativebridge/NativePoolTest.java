@@ -27,6 +27,7 @@ class NativePoolTest {
     private static final long KiB = 1024;
     private static final long MiB = 1024 * KiB;
     private static final long HEADER = 16;
+    private static final long MIN_BLOCK = NativePool.MIN_BLOCK_SIZE;
 
     @Test
     void allocatesFreesAndAccountsInBlocks() {
@@ -52,6 +53,88 @@ class NativePoolTest {
             assertEquals("", pool.lastError());
             assertEquals(0, pool.closeAndReportLeaks());
         }
+        assertEquals(0, jvm.badCalls.get());
+    }
+
+    /**
+     * A native thread frees one pointer twice: without debug mode for an allocation with a
+     * header (caught always), in debug mode for a sized one (which malloc itself would
+     * abort on). The JVM survives, the pool's books stay exact, and the misuse reaches
+     * Java with the call and the pool's name.
+     */
+    @Test
+    void doubleFreeOnANativeThreadIsReportedNotACrash() {
+        CountingReservations jvm = new CountingReservations();
+        boolean debugBefore = NativeBridge.isDebug();
+        try {
+            NativeBridge.setDebug(false);
+            try (NativePool pool = new NativePool(jvm, MiB, "task-3 (stage 0.0, partition 1)/codec")) {
+                assertEquals(0, pool.misuses());
+                assertEquals(0, TestOps.testops_double_free_on_thread(pool.handle(), 100, 0));
+                assertEquals(1, pool.misuses());
+                assertTrue(pool.firstMisuse().startsWith("free: "), pool.firstMisuse());
+                assertTrue(pool.firstMisuse().contains("was already freed (double free)"),
+                        pool.firstMisuse());
+                assertTrue(pool.firstMisuse().endsWith(
+                        "(pool 'task-3 (stage 0.0, partition 1)/codec')"), pool.firstMisuse());
+                assertEquals(0, pool.used());
+                assertEquals(0, pool.closeAndReportLeaks());
+                assertEquals(1, pool.misuses()); // still known after close
+            }
+            NativeBridge.setDebug(true);
+            try (NativePool pool = new NativePool(jvm, MiB, "sized")) {
+                assertEquals(0, TestOps.testops_double_free_on_thread(pool.handle(), 64, 1));
+                assertEquals(1, pool.misuses());
+                assertTrue(pool.firstMisuse().startsWith("free_sized: "), pool.firstMisuse());
+                assertTrue(pool.firstMisuse().contains("not a live allocation"),
+                        pool.firstMisuse());
+                assertEquals(0, pool.used());
+                long p = TestOps.testops_alloc_sized(pool.handle(), 500);
+                TestOps.testops_free_sized(pool.handle(), p, 400); // wrong size: refused
+                assertEquals(500, pool.used());
+                assertEquals(2, pool.misuses());
+                assertTrue(pool.lastError().contains("sized allocation of another size"),
+                        pool.lastError());
+                TestOps.testops_free_sized(pool.handle(), p, 500);
+                assertEquals(0, pool.closeAndReportLeaks());
+            }
+        } finally {
+            NativeBridge.setDebug(debugBefore);
+        }
+        assertEquals(0, jvm.total.get());
+        assertEquals(0, jvm.badCalls.get());
+    }
+
+    /**
+     * The probe's segfault: native threads still use a pool's handle after more than 4096
+     * later pools were closed, when its memory holds another pool. The library recognises
+     * the stale handle: every allocation is refused, and the pool now in that memory is
+     * untouched.
+     */
+    @Test
+    void nativeThreadsOnAPoolClosedThousandsOfClosesAgoAreRefused() {
+        CountingReservations jvm = new CountingReservations();
+        NativePool old = new NativePool(jvm, MiB);
+        long stale = old.handle();
+        assertEquals(0, old.closeAndReportLeaks());
+        List<NativePool> open = new ArrayList<>();
+        for (int i = 0; i < 4096 + 64; i++) {
+            NativePool pool = new NativePool(jvm, MIN_BLOCK);
+            open.add(pool);
+            if (open.size() > 8) {
+                open.remove(0).close();
+            }
+        }
+        long before = jvm.reserveCalls.get();
+        assertEquals(0, TestOps.testops_thread_storm(stale, 2, 100, 64, 0));
+        assertEquals(-1, TestOps.testops_double_free_on_thread(stale, 100, 0));
+        assertEquals(before, jvm.reserveCalls.get());
+        for (NativePool pool : open) {
+            assertEquals(0, pool.used());
+            assertEquals(0, pool.misuses());
+            assertEquals(0, pool.closeAndReportLeaks());
+        }
+        assertEquals(0, jvm.total.get());
         assertEquals(0, jvm.badCalls.get());
     }
 
@@ -343,7 +426,8 @@ class NativePoolTest {
             assertEquals(64 * KiB, jvm1.total.get());
             assertEquals(128 * KiB, jvm2.total.get());
             TestOps.testops_free(p2.handle(), x); // foreign pointer: refused, nothing freed
-            assertTrue(p2.lastError().contains("not allocated by this pool"), p2.lastError());
+            assertTrue(p2.lastError().contains("is not a live allocation of this pool"), p2.lastError());
+            assertEquals(1, p2.misuses());
             assertEquals(100 + HEADER, p1.used());
             TestOps.testops_free(p1.handle(), x);
             TestOps.testops_free(p2.handle(), y);

@@ -40,6 +40,16 @@ final class TestOps {
 
     static native void testops_release(long handle, long bytes);
 
+    static native long testops_alloc_sized(long handle, long bytes);
+
+    static native void testops_free_sized(long handle, long ptr, long bytes);
+
+    /**
+     * On a pthread: allocates {@code bytes} (sized or with a header), frees the pointer, and
+     * frees it again. Returns 0 when the allocation succeeded, -1 otherwise.
+     */
+    static native int testops_double_free_on_thread(long handle, long bytes, int sized);
+
     /** Runs pthreads that allocate; returns the successful allocations, -1 on error. */
     static native long testops_thread_storm(long handle, int threads, int perThread, long bytes,
             int hold);
