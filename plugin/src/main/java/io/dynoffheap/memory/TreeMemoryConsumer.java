@@ -6,6 +6,8 @@ import java.util.concurrent.atomic.LongAdder;
 import org.apache.spark.memory.MemoryConsumer;
 import org.apache.spark.memory.MemoryMode;
 import org.apache.spark.memory.TaskMemoryManager;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One Spark {@link MemoryConsumer} per task for native memory, with a tree of named nodes
@@ -55,6 +57,7 @@ import org.apache.spark.memory.TaskMemoryManager;
  * of the task may borrow at the same time as the task thread.
  */
 public final class TreeMemoryConsumer extends MemoryConsumer {
+  private static final Logger LOG = LoggerFactory.getLogger(TreeMemoryConsumer.class);
   private final boolean sparkIsLimit;
   private final ShortfallLadder ladder;
   /** Dynamic sizing's non-spilling registration; null: through the TaskMemoryManager. */
@@ -66,6 +69,8 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
   private final MemoryStats stats;
   /** Bytes Spark granted to this consumer; guarded by the TaskMemoryManager's monitor. */
   private long registered;
+  /** Whether this task has said once that the budget was short for a JVM consumer. */
+  private boolean warnedShortForJvm;
 
   private TreeMemoryConsumer(TaskMemoryManager tmm, MemoryMode mode, String name, long blockSize,
       ShortfallLadder ladder, MemoryStats stats) {
@@ -128,6 +133,18 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
     }
     if (freed < size) {
       freed += spillTree(size - freed);
+    }
+    if (!sparkIsLimit && freed < size && !warnedShortForJvm) {
+      warnedShortForJvm = true;
+      ExecutorQuota quota = ladder.quota();
+      LOG.warn("{}: Spark's consumer {} asked for {} and native memory gave back {}: the budget "
+          + "had no room for it on the heap (budget {} = committed heap {} + tracked native {} + "
+          + "room {}) and the native tree could spill no more. If the task fails with "
+          + "UNABLE_TO_ACQUIRE_MEMORY from that consumer, raise spark.executor.memory or let the "
+          + "native code spill. Native memory of this task:\n{}", root.name(), trigger,
+          Bytes.format(size), Bytes.format(freed), Bytes.format(quota.budget()),
+          Bytes.format(quota.committedHeap()), Bytes.format(quota.nativeBytes()),
+          Bytes.format(Math.max(0, quota.room())), root.usage().render());
     }
     return freed;
   }
