@@ -39,6 +39,7 @@ final class DriverSide implements DriverPlugin {
 
   @Override
   public Map<String, String> init(SparkContext sc, PluginContext pluginContext) {
+    RuntimeSupport.logAtStart("the driver");
     SparkConf conf = sc.getConf();
     PluginSettings settings = PluginSettings.from(conf);
     if (settings.dynamicSizing()) {
