@@ -12,8 +12,8 @@ import org.slf4j.LoggerFactory;
  * Hadoop 3.3/3.4, whose {@code UserGroupInformation} calls {@code Subject.getSubject}; since Java
  * 23 that throws {@code UnsupportedOperationException} unless the JVM runs with
  * {@code -Djava.security.manager=allow}, and since Java 24 always (the Security Manager is gone,
- * JEP 486). Spark 4.2 (Hadoop 3.5) no longer calls it. Spark fails on such a pair in Hadoop, often
- * before the plugin starts; when the plugin does get to start, its line names the cause.
+ * JEP 486). Spark 4.2 (Hadoop 3.5) no longer calls it. On such a pair the driver gets to start the
+ * plugin and logs the cause before Spark fails; executors die in Hadoop before any plugin starts.
  */
 final class RuntimeSupport {
   private static final Logger LOG = LoggerFactory.getLogger(RuntimeSupport.class);
