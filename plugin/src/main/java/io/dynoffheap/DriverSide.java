@@ -52,6 +52,7 @@ final class DriverSide implements DriverPlugin {
 
   @Override
   public Map<String, String> init(SparkContext sc, PluginContext pluginContext) {
+    RuntimeSupport.logAtStart("the driver");
     SparkConf conf = sc.getConf();
     long executorHeap = sc.isLocal() ? Runtime.getRuntime().maxMemory() : sc.executorMemory() * (1L << 20);
     PluginSettings settings = PluginSettings.forDriver(conf, executorHeap,

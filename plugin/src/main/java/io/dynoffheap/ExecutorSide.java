@@ -9,10 +9,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Runs in each executor: builds the executor's {@link ExecutorMemory} once, warns about JVM
- * flags that defeat dynamic sizing, registers the metrics and publishes the memory state to
- * {@link NativeMemory}. Task memory is made lazily and closed by task completion listeners, so
- * the task hooks are not used (they run after Spark's own leak check).
+ * Runs in each executor: logs the Spark and Java it runs on ({@link RuntimeSupport}), builds the
+ * executor's {@link ExecutorMemory} once, warns about JVM flags that defeat dynamic sizing,
+ * registers the metrics and publishes the memory state to {@link NativeMemory}. Task memory is
+ * made lazily and closed by task completion listeners, so the task hooks are not used (they run
+ * after Spark's own leak check).
  *
  * <p>It never throws from {@code init}: an executor whose plugin fails to start exits and is
  * started again by the cluster manager, forever. The driver has already checked the settings;
@@ -26,6 +27,7 @@ final class ExecutorSide implements ExecutorPlugin {
 
   @Override
   public void init(PluginContext context, Map<String, String> extraConf) {
+    RuntimeSupport.logAtStart("executor " + context.executorID());
     SparkConf conf = context.conf();
     PluginSettings settings;
     try {
