@@ -4,7 +4,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import org.apache.spark.SparkConf;
-import scala.Tuple2;
 
 /**
  * Finds keys in a configuration that look like the plugin's but are none of its settings, so a
@@ -24,6 +23,11 @@ import scala.Tuple2;
  * So {@code spark.dynoffheap.gc.heapShrink} suggests {@code spark.dynoffheap.gc.heapShrink.enabled}
  * (8 missing characters: 8) rather than {@code spark.dynoffheap.gc.retries} (14), which plain
  * Levenshtein distance would prefer (7 against 8).
+ *
+ * <p>The keys are read from {@link SparkConf#toDebugString()}, one {@code key=value} per line,
+ * because {@code getAll} answers with Scala tuples, and the jar must name no Scala type to run on
+ * every Scala line (PluginJarLinkageSuite checks it). A line without {@code =} is part of a value
+ * that holds a line break and is skipped.
  */
 final class UnknownKeys {
   /**
@@ -41,10 +45,14 @@ final class UnknownKeys {
   /** One error per unknown key of {@code conf}, each naming the key, its value and a suggestion. */
   static List<String> errors(SparkConf conf, List<String> knownKeys) {
     List<String> errors = new ArrayList<>();
-    for (Tuple2<String, String> entry : conf.getAll()) {
-      String key = entry._1();
+    for (String line : conf.toDebugString().split("\n")) {
+      int equals = line.indexOf('=');
+      if (equals <= 0) {
+        continue;
+      }
+      String key = line.substring(0, equals);
       if (!knownKeys.contains(key) && looksLikeThePlugins(key, knownKeys)) {
-        errors.add("Unknown setting " + key + "=" + entry._2() + ": it is no key of the "
+        errors.add("Unknown setting " + line + ": it is no key of the "
             + "dynamic off-heap sizing plugin (keys under " + String.join(" and ", OWN_PREFIXES)
             + " are its own) and would be ignored. Did you mean " + closest(key, knownKeys)
             + "? docs/configuration.md lists every key.");
