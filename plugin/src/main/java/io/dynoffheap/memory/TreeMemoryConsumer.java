@@ -67,8 +67,11 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
   private final TreeNode root;
   private final LongAdder spilledBytes = new LongAdder();
   private final MemoryStats stats;
-  /** Bytes Spark granted to this consumer; guarded by the TaskMemoryManager's monitor. */
-  private long registered;
+  /**
+   * Bytes Spark granted to this consumer; written under the TaskMemoryManager's monitor, read by
+   * {@link #getUsed()} from any thread.
+   */
+  private volatile long registered;
   /** Whether this task has said once that the budget was short for a JVM consumer. */
   private boolean warnedShortForJvm;
 
@@ -110,6 +113,16 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
   /** Bytes reserved from Spark (and the quota) for this task: what the root uses plus headroom. */
   public long reservedBytes() {
     return reservation.reservedBytes();
+  }
+
+  /**
+   * What Spark counts for this consumer: with dynamic sizing the registration is taken from the
+   * memory manager directly ({@link SparkExecutionPool}), past MemoryConsumer's own counter (a
+   * {@code long} field up to Spark 4.1, an {@code AtomicLong} from 4.2: this class touches neither).
+   */
+  @Override
+  public long getUsed() {
+    return pool == null ? super.getUsed() : super.getUsed() + registered;
   }
 
   /** Bytes freed by spills Spark or the ladder asked for. */
@@ -295,9 +308,7 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
         }
         joined = true;
       }
-      long granted = pool.takeFree(max);
-      used += granted;
-      return granted;
+      return pool.takeFree(max);
     }
 
     /**
@@ -313,7 +324,6 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
         freeMemory(toSpark);
       } else {
         pool.give(toSpark);
-        used -= toSpark;
       }
       registered -= toSpark;
       return toSpark;

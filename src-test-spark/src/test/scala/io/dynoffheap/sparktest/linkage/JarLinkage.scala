@@ -16,10 +16,12 @@ import scala.collection.mutable
  *  - every Scala type it names (a class entry or a descriptor/signature mentioning `scala/`):
  *    Scala's library differs between the lines (2.12, 2.13), so the jar must name none;
  *  - every class it names that neither the jar nor `loader` has;
- *  - every field or method it uses on a class outside the jar that the class, its superclasses
- *    and its interfaces do not declare with that name and descriptor on `loader` (a member Spark
- *    or Arrow removed or changed in this line). MethodHandle and VarHandle methods are matched by
- *    name only: they are signature-polymorphic.
+ *  - every field or method it uses that the owner class, its superclasses and its interfaces do
+ *    not declare with that name and descriptor on `loader` (a member Spark or Arrow removed or
+ *    changed in this line). Owners in the jar count too: a subclass of a Spark class that uses an
+ *    inherited member names itself as the owner (Spark 4.2 turned MemoryConsumer's `long used`
+ *    into an `AtomicLong`, which a field access through the plugin's subclass did not survive).
+ *    MethodHandle and VarHandle methods are matched by name only: they are signature-polymorphic.
  *
  * Classes are looked up without being initialised, so nothing of them runs.
  */
@@ -43,7 +45,7 @@ object JarLinkage {
     val missingClasses = external.toSeq.sorted.filter(lookup.find(_).isEmpty)
       .map(c => s"uses the class ${c.replace('/', '.')}, which is not on this class path")
     val missingMembers = refs.members.toSeq
-      .filter(m => !inJar(elementType(m.owner)) && lookup.find(elementType(m.owner)).isDefined)
+      .filter(m => lookup.find(elementType(m.owner)).isDefined)
       .filterNot(lookup.resolves)
       .map(m => s"uses ${if (m.isField) "the field" else "the method"} $m, which this class path lacks")
       .sorted
