@@ -21,10 +21,11 @@ import org.slf4j.LoggerFactory;
  * </ol>
  * So N threads short at the same moment cause one episode, whatever N is.
  *
- * <p>{@link #collectAfterSpill(long)} is the same without step 3: for a thread whose spill just
- * freed memory that only a collection turns into room (Spark's JVM consumers freed heap pages).
- * Each such episode follows a spill that freed something, so it cannot repeat without work
- * being written out between, and it is still shared by every thread waiting at that moment.
+ * <p>{@link #collectAfterSpill()} is for a thread whose spill just freed memory that only a
+ * collection turns into room (Spark's JVM consumers freed heap pages): it needs an episode that
+ * started after the spill (one running meanwhile may have looked at the heap before), and step 3
+ * does not apply. Each such episode follows a spill that freed something, so it cannot repeat
+ * without work being written out between, and it is still shared by every thread waiting then.
  */
 public final class GcCoordinator {
   private static final Logger LOG = LoggerFactory.getLogger(GcCoordinator.class);
@@ -35,6 +36,8 @@ public final class GcCoordinator {
   private final LongSupplier nanoClock;
 
   private long completed;
+  /** Episodes claimed so far (the running one included). */
+  private long started;
   private boolean running;
   private long lastEndNanos;
   private long totalNanos;
@@ -88,18 +91,6 @@ public final class GcCoordinator {
    * because of the minimum interval, or when the thread was interrupted while waiting.
    */
   public boolean collectAfter(long seenEpisodes) {
-    return collect(seenEpisodes, true);
-  }
-
-  /**
-   * As {@link #collectAfter(long)}, but not held back by the minimum interval: the caller's
-   * spill has just freed memory that needs a collection to become room.
-   */
-  public boolean collectAfterSpill(long seenEpisodes) {
-    return collect(seenEpisodes, false);
-  }
-
-  private boolean collect(long seenEpisodes, boolean honourInterval) {
     synchronized (this) {
       while (true) {
         if (completed > seenEpisodes) {
@@ -108,19 +99,60 @@ public final class GcCoordinator {
         if (!running) {
           break;
         }
-        try {
-          wait();
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
+        if (!awaitEpisodeEnd()) {
           return false;
         }
       }
-      if (honourInterval && completed > 0
-          && nanoClock.getAsLong() - lastEndNanos < minIntervalNanos) {
+      if (completed > 0 && nanoClock.getAsLong() - lastEndNanos < minIntervalNanos) {
         return false;
       }
       running = true;
+      started++;
     }
+    runEpisode();
+    return true;
+  }
+
+  /**
+   * Makes sure an episode that started after this call completes, not held back by the minimum
+   * interval: the caller's spill has just freed memory that needs a collection to become room,
+   * and an episode that was already running (for another thread, or the {@link HeapWatch})
+   * may not have seen it. Returns false only when the thread was interrupted while waiting.
+   */
+  public boolean collectAfterSpill() {
+    synchronized (this) {
+      long startedBefore = started;
+      while (true) {
+        if (!running && started > startedBefore) {
+          return true;
+        }
+        if (!running) {
+          break;
+        }
+        if (!awaitEpisodeEnd()) {
+          return false;
+        }
+      }
+      running = true;
+      started++;
+    }
+    runEpisode();
+    return true;
+  }
+
+  /** Waits, holding the monitor, for a running episode to end; false when interrupted. */
+  private boolean awaitEpisodeEnd() {
+    try {
+      wait();
+      return true;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
+    }
+  }
+
+  /** Runs the episode this thread claimed, outside the monitor, and wakes every waiter. */
+  private void runEpisode() {
     long start = nanoClock.getAsLong();
     try {
       heapShrink.collect(collection);
@@ -135,6 +167,5 @@ public final class GcCoordinator {
         notifyAll();
       }
     }
-    return true;
   }
 }

@@ -25,7 +25,8 @@ import java.util.function.LongUnaryOperator;
  *   <li>spill: ask the task to free the shortfall (Spark spills the task's consumers, the task's
  *       tree spills its nodes), then try again; if the spill freed memory and the quota is still
  *       short, what it freed is heap that only a collection gives back: one more shared episode,
- *       which the minimum interval does not hold back ({@link GcCoordinator#collectAfterSpill}),
+ *       which started after the spill and which the minimum interval does not hold back
+ *       ({@link GcCoordinator#collectAfterSpill}),
  *       and try again;
  *   <li>retry up to {@code retries} more times, sleeping {@code backoff}, 2×, 4×, … in between,
  *       each time sharing a new GC episode if the interval allows one (other tasks may finish
@@ -125,7 +126,7 @@ public final class ShortfallLadder {
           return Grant.of(admitted);
         }
         if (spilled > 0) {
-          gc.collectAfterSpill(seenEpisodes);
+          gc.collectAfterSpill();
           admitted = quota.tryAdmit(min, max);
           if (admitted > 0) {
             return Grant.of(admitted);

@@ -55,11 +55,40 @@ class GcCoordinatorTest {
     assertTrue(gc.collectAfter(0));
     now.set(10);
     assertFalse(gc.collectAfter(1), "too soon for an ordinary episode");
-    assertTrue(gc.collectAfterSpill(1), "a spill freed heap: collect now");
-    assertEquals(2, collections.get());
-    assertTrue(gc.collectAfterSpill(1), "served by the episode since the caller looked");
+    assertTrue(gc.collectAfterSpill(), "a spill freed heap: collect now");
     assertEquals(2, collections.get());
     assertFalse(gc.collectAfter(2), "the interval counts from the last episode, also this one");
+  }
+
+  @Test
+  void anEpisodeThatWasRunningDuringTheSpillDoesNotServeTheCollectionAfterIt() throws Exception {
+    AtomicInteger collections = new AtomicInteger();
+    CountDownLatch running = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    GcCoordinator gc = new GcCoordinator(() -> {
+      if (collections.incrementAndGet() == 1) {
+        running.countDown();
+        await(release);
+      }
+    }, HeapShrink.of(false), HOUR, System::nanoTime);
+    Thread early = new Thread(() -> gc.collectAfter(0)); // e.g. the heap watch's
+    early.start();
+    running.await();
+    AtomicInteger servedAfterSpill = new AtomicInteger();
+    Thread afterSpill = new Thread(() -> {
+      if (gc.collectAfterSpill()) {
+        servedAfterSpill.incrementAndGet();
+      }
+    });
+    afterSpill.start();
+    while (afterSpill.getState() != Thread.State.WAITING) {
+      Thread.onSpinWait();
+    }
+    release.countDown();
+    early.join();
+    afterSpill.join();
+    assertEquals(2, collections.get(), "a second episode, started after the spill");
+    assertEquals(1, servedAfterSpill.get());
   }
 
   @Test

@@ -77,7 +77,7 @@ object ExecutorMemoryProbe {
   def settleHeap(sc: SparkContext): Unit =
     sc.parallelize(Seq(0), 1).foreach { _ =>
       val gc = NativeMemory.executor().gc()
-      gc.collectAfterSpill(gc.completedEpisodes())
+      gc.collectAfterSpill()
       Thread.sleep(java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(gc.minIntervalNanos()) + 100)
     }
 
