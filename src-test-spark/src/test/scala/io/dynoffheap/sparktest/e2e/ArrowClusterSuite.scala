@@ -26,8 +26,8 @@ class ArrowClusterSuite extends AnyFunSuite with DynamicSizingCluster {
     info(s"Arrow Java $expected")
   }
 
-  test("Arrow batches of hundreds of MiB make Spark spill a SQL sort that holds memory in the " +
-    "same task; the data is right and nothing stays tracked") {
+  test("Arrow batches of hundreds of MiB next to a SQL sort that holds memory in the same task " +
+    "are not capped by Spark's pool; the data is right and nothing stays tracked") {
     val before = assertNothingHeld()
     val group = Jobs.newGroup("sql-sort-then-arrow")
     val (result, millis) = Jobs.timed {
@@ -41,14 +41,12 @@ class ArrowClusterSuite extends AnyFunSuite with DynamicSizingCluster {
     // The sort held its records when the first batch was built, and had not spilled.
     assert(result.sortHeldBytes >= 200 * MiB, result)
     assert(result.spilledBeforeArrow == 0, result)
-    // The Arrow batches alone did not fit next to it in Spark's 434 MiB execution pool ...
+    // The Arrow batches did not fit next to it in Spark's 434 MiB execution pool, and still got
+    // their memory: the pool is not a cap, the budget is. Whether Spark spilled the sort for them
+    // depends on whether heap + native reached the budget (the committed heap of this run);
+    // DynamicSizingClusterSuite pins both cases. The task's native tree gave nothing up.
     assert(result.arrowBytes >= 300 * MiB, result)
     assert(result.sortHeldBytes + result.arrowBytes > ExecutionPoolBytes, result)
-    // ... so the reservations of their buffers made Spark spill the sort (a consumer of the same
-    // memory mode as the task's native memory), to disk ...
-    assert(metrics.memoryBytesSpilled > 0, s"Spark did not spill the sort: $metrics")
-    assert(metrics.diskBytesSpilled > 0, s"Spark did not spill the sort: $metrics")
-    // ... and never the other way round: the task's native tree gave nothing up.
     assert(result.treeSpilledBytes == 0, result)
     assert(result.nodePeakBytes >= result.arrowBytes, result)
 
