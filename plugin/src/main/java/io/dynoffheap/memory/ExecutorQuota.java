@@ -89,6 +89,13 @@ public final class ExecutorQuota {
     return nativeBytes.peak();
   }
 
+  /** The budget and what fills it now, for messages: "budget B = committed heap H + …". */
+  public String describe() {
+    return "budget " + Bytes.format(budget) + " = committed heap " + Bytes.format(committedHeap())
+        + " + tracked native " + Bytes.format(nativeBytes()) + " + room "
+        + Bytes.format(Math.max(0, room()));
+  }
+
   /** Bytes a request could get right now: budget − committed heap − native held (may be negative). */
   public long room() {
     return budget - committedHeap() - nativeBytes();

@@ -163,10 +163,7 @@ public final class ShortfallLadder {
   private String describeShortfall(long bytes, IdleReclaim.Sweep reclaimed, long spilled,
       long episodes) {
     return "dynamic off-heap sizing could not admit " + Bytes.format(bytes)
-        + " of native memory: budget " + Bytes.format(quota.budget())
-        + " = committed heap " + Bytes.format(quota.committedHeap())
-        + " + tracked native " + Bytes.format(quota.nativeBytes())
-        + " + room " + Bytes.format(Math.max(0, quota.room()))
+        + " of native memory: " + quota.describe()
         + "; tried: reclaimed " + Bytes.format(reclaimed.bytes()) + " idle from "
         + reclaimed.tasks() + " task(s)"
         + ", spill freed " + Bytes.format(spilled)

@@ -149,15 +149,12 @@ public final class TreeMemoryConsumer extends MemoryConsumer {
     }
     if (!sparkIsLimit && freed < size && !warnedShortForJvm) {
       warnedShortForJvm = true;
-      ExecutorQuota quota = ladder.quota();
       LOG.warn("{}: Spark's consumer {} asked for {} and native memory gave back {}: the budget "
-          + "had no room for it on the heap (budget {} = committed heap {} + tracked native {} + "
-          + "room {}) and the native tree could spill no more. If the task fails with "
-          + "UNABLE_TO_ACQUIRE_MEMORY from that consumer, raise spark.executor.memory or let the "
-          + "native code spill. Native memory of this task:\n{}", root.name(), trigger,
-          Bytes.format(size), Bytes.format(freed), Bytes.format(quota.budget()),
-          Bytes.format(quota.committedHeap()), Bytes.format(quota.nativeBytes()),
-          Bytes.format(Math.max(0, quota.room())), root.usage().render());
+          + "had no room for it on the heap ({}) and the native tree could spill no more. If the "
+          + "task fails with UNABLE_TO_ACQUIRE_MEMORY from that consumer, raise "
+          + "spark.executor.memory or let the native code spill. Native memory of this task:\n{}",
+          root.name(), trigger, Bytes.format(size), Bytes.format(freed), ladder.quota().describe(),
+          root.usage().render());
     }
     return freed;
   }
