@@ -1,6 +1,7 @@
 package io.dynoffheap;
 
 import io.dynoffheap.config.PluginSettings;
+import io.dynoffheap.memory.BudgetOvershoot;
 import io.dynoffheap.memory.ExecutorQuota;
 import io.dynoffheap.memory.GcCoordinator;
 import io.dynoffheap.memory.HeapShrink;
@@ -24,9 +25,10 @@ import org.slf4j.LoggerFactory;
  * the GC coordinator and the shortfall ladder (used with dynamic sizing), the counters, and the
  * native memory of each running task.
  *
- * <p>With dynamic sizing a {@link HeapWatch} asks for a shared GC episode whenever a collection
- * leaves heap + native above 90 % of the budget while native memory holds 10 % or more, so the
- * heap's own growth after admissions is taken back.
+ * <p>With dynamic sizing a {@link HeapWatch} asks for a shared GC episode whenever heap + native
+ * is above 90 % of the budget while native memory holds 10 % or more, so the heap's own growth
+ * after admissions is taken back, and it measures how far and how long heap + native went over
+ * the budget ({@link #overshoot()}).
  *
  * <p>A task's {@link TaskNativeMemory} is made on first use from the task's own thread, with a
  * completion listener that closes it. Spark runs completion listeners before it checks the task
@@ -43,6 +45,7 @@ import org.slf4j.LoggerFactory;
  */
 public final class ExecutorMemory {
   private static final Logger LOG = LoggerFactory.getLogger(ExecutorMemory.class);
+  private static final BudgetOvershoot NO_OVERSHOOT = new BudgetOvershoot();
 
   private final PluginSettings settings;
   private final MemoryPlan plan;
@@ -61,7 +64,8 @@ public final class ExecutorMemory {
         TimeUnit.MILLISECONDS.toNanos(settings.gcIntervalMillis()), System::nanoTime);
     this.ladder = new ShortfallLadder(quota, new IdleReclaim(), gc, settings.gcRetries(),
         settings.gcBackoffMillis());
-    this.heapWatch = settings.dynamicSizing() ? HeapWatch.start(quota, gc) : null;
+    this.heapWatch = settings.dynamicSizing()
+        ? HeapWatch.start(quota, gc, settings.heapWatch()) : null;
   }
 
   /** Stops watching the heap: the executor shuts down. */
@@ -93,6 +97,14 @@ public final class ExecutorMemory {
 
   public MemoryStats stats() {
     return stats;
+  }
+
+  /**
+   * How far and how long committed heap + native went over the budget; with the static split
+   * (no shared budget) it stays empty.
+   */
+  public BudgetOvershoot overshoot() {
+    return heapWatch != null ? heapWatch.overshoot() : NO_OVERSHOOT;
   }
 
   /** Tasks whose native memory is open right now. */

@@ -2,6 +2,7 @@ package io.dynoffheap;
 
 import com.codahale.metrics.Gauge;
 import com.codahale.metrics.MetricRegistry;
+import io.dynoffheap.memory.BudgetOvershoot;
 import io.dynoffheap.memory.ExecutorQuota;
 import io.dynoffheap.memory.GcCoordinator;
 import io.dynoffheap.memory.IdleReclaim;
@@ -17,7 +18,8 @@ final class PluginMetrics {
   /** Names of every metric registered, for documentation and tests. */
   static final String[] NAMES = {"nativeBytes", "nativeBytesPeak", "budget", "committedHeap",
       "reservationsGranted", "reservationsDenied", "idleReclaimedBytes", "idleSweeps",
-      "gcEpisodes", "gcTimeMs", "spilledBytes", "leaks", "leakedBytes", "openTasks"};
+      "gcEpisodes", "gcTimeMs", "spilledBytes", "leaks", "leakedBytes", "openTasks",
+      "budgetOvershootPeakBytes", "timeAboveBudgetMs"};
 
   private PluginMetrics() {}
 
@@ -40,6 +42,10 @@ final class PluginMetrics {
     gauge(registry, "leaks", stats::leaks);
     gauge(registry, "leakedBytes", stats::leakedBytes);
     gauge(registry, "openTasks", memory::openTasks);
+    BudgetOvershoot overshoot = memory.overshoot();
+    gauge(registry, "budgetOvershootPeakBytes", overshoot::peakExcessBytes);
+    gauge(registry, "timeAboveBudgetMs",
+        () -> TimeUnit.NANOSECONDS.toMillis(overshoot.nanosAboveBudget()));
   }
 
   private static void gauge(MetricRegistry registry, String name, LongSupplier value) {

@@ -60,6 +60,14 @@ public final class PluginSettings {
       "Lower MinHeapFreeRatio/MaxHeapFreeRatio during a GC episode so the JVM gives free heap "
           + "back to the OS (both are restored afterwards).");
 
+  public static final Setting<Boolean> HEAP_WATCH = Setting.bool(
+      "spark.dynoffheap.gc.heapWatch.enabled", true,
+      "With dynamic sizing: when the heap has grown on its own so that committed heap + native "
+          + "memory passes 90 % of the budget (native holding 10 % or more), start a shared GC "
+          + "episode that lets the heap shrink, at most once per spark.dynoffheap.gc.interval. "
+          + "When false the executor only measures how far heap + native went over the budget "
+          + "(metrics budgetOvershootPeakBytes, timeAboveBudgetMs).");
+
   public static final Setting<String> LEAK_CHECK = Setting.choice(
       "spark.dynoffheap.leakCheck", "warn",
       "What to do when a task ends with native memory still reserved (it is always released): "
@@ -92,7 +100,8 @@ public final class PluginSettings {
 
   /** All settings, in the order the documentation lists them. */
   public static final List<Setting<?>> ALL = List.of(DYNAMIC_SIZING, MEMORY_FRACTION,
-      RESERVATION_BLOCK, GC_RETRIES, GC_BACKOFF, GC_INTERVAL, HEAP_SHRINK, LEAK_CHECK, BUDGET,
+      RESERVATION_BLOCK, GC_RETRIES, GC_BACKOFF, GC_INTERVAL, HEAP_SHRINK, HEAP_WATCH, LEAK_CHECK,
+      BUDGET,
       DEBUG, TIMELINE_DIR, TIMELINE_INTERVAL);
 
   private final boolean dynamicSizing;
@@ -102,6 +111,7 @@ public final class PluginSettings {
   private final long gcBackoffMillis;
   private final long gcIntervalMillis;
   private final boolean heapShrink;
+  private final boolean heapWatch;
   private final boolean failOnLeak;
   private final long budgetOverride;
   private final boolean debug;
@@ -116,6 +126,7 @@ public final class PluginSettings {
     gcBackoffMillis = reader.read(GC_BACKOFF);
     gcIntervalMillis = reader.read(GC_INTERVAL);
     heapShrink = reader.read(HEAP_SHRINK);
+    heapWatch = reader.read(HEAP_WATCH);
     failOnLeak = reader.read(LEAK_CHECK).equals("fail");
     budgetOverride = reader.read(BUDGET);
     debug = reader.read(DEBUG);
@@ -183,6 +194,11 @@ public final class PluginSettings {
 
   public boolean heapShrink() {
     return heapShrink;
+  }
+
+  /** Whether the heap watch starts GC episodes, or only measures (gc.heapWatch.enabled). */
+  public boolean heapWatch() {
+    return heapWatch;
   }
 
   public boolean failOnLeak() {

@@ -4,11 +4,11 @@ import java.lang.management.GarbageCollectorMXBean;
 import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.LongSupplier;
 import javax.management.ListenerNotFoundException;
 import javax.management.Notification;
 import javax.management.NotificationEmitter;
@@ -23,25 +23,33 @@ import org.slf4j.LoggerFactory;
  * native then goes over the budget, and a container can be killed for it, with no admission
  * anywhere to deny.
  *
- * <p>Algorithm. The JVM reports the end of every collection ({@link GarbageCollectorMXBean}
- * notifications, on a JMX thread); the heap only grows at a collection's end or when one cannot
- * free enough, so that is when to look.
+ * <p>Algorithm. The heap grows at a collection's end or when one cannot free enough, so the
+ * watch looks at the end of every collection (the JVM reports it through
+ * {@link GarbageCollectorMXBean} notifications, on a JMX thread), and also every
+ * {@link #TICK_MILLIS} ms on a daemon thread of its own, so that a look the minimum interval
+ * held back is taken again as soon as the interval allows, not only at the next collection.
  * <ol>
- *   <li>After each collection, read committed heap + tracked native bytes.
+ *   <li>Read committed heap + tracked native bytes, and record how far that is over the budget
+ *       ({@link BudgetOvershoot}: the worst excess and the time above, the figures of the
+ *       container overhead this executor needed).
  *   <li>Above {@link #THRESHOLD} of the budget, while native memory holds at least the rest of
  *       it (10 %), ask for one shared GC episode of the executor's
  *       {@link GcCoordinator} (the heap-free ratios lowered, so the heap gives back what it does
- *       not use), on a daemon thread of its own: the notification thread never waits, and at most
+ *       not use), run on the watch's thread: the notification thread never waits, and at most
  *       one episode is asked for at a time.
  *   <li>The coordinator's minimum interval applies: a heap that is over the threshold because it
  *       is full of live data cannot cause a GC storm. Threads short of quota share the same
- *       episodes.
+ *       episodes. So heap + native stays above the threshold for about one interval at most,
+ *       unless what holds the heap is live.
  * </ol>
+ * With {@code acting} false (spark.dynoffheap.gc.heapWatch.enabled=false) the watch only
+ * measures.
+ *
  * The episode's own collection is reported too; it asks for nothing unless the heap is still
  * over the threshold, and then the interval holds it back.
  *
  * <p>Below the threshold nothing happens, so a job whose memory is not tight pays for one
- * comparison per collection. Nor does it while native memory holds less than 10 % of the budget:
+ * comparison per collection and per tick. Nor does it while native memory holds less than 10 % of the budget:
  * the heap alone never outgrows the budget (its maximum is the budget), so heap + native can then
  * exceed it by less than 10 % at most, and a JVM-only stage, whose heap grows towards its maximum
  * as it should, is never slowed down by collections it did not need. This is also what Gluten's dynamic sizing does with an
@@ -50,37 +58,55 @@ import org.slf4j.LoggerFactory;
 public final class HeapWatch implements AutoCloseable {
   /** Share of the budget above which a collection's end asks for an episode. */
   public static final double THRESHOLD = 0.9;
+  /** How often the watch looks between collections. */
+  public static final long TICK_MILLIS = 20;
   private static final Logger LOG = LoggerFactory.getLogger(HeapWatch.class);
 
   private final ExecutorQuota quota;
   private final GcCoordinator gc;
-  private final ExecutorService episodes;
+  private final boolean acting;
+  private final LongSupplier nanoClock;
+  private final BudgetOvershoot overshoot = new BudgetOvershoot();
+  private final ScheduledExecutorService thread;
   private final AtomicBoolean pending = new AtomicBoolean();
   private final List<NotificationEmitter> emitters = new ArrayList<>();
   private final NotificationListener listener = this::onCollection;
   private volatile long requested;
 
-  private HeapWatch(ExecutorQuota quota, GcCoordinator gc) {
+  HeapWatch(ExecutorQuota quota, GcCoordinator gc, boolean acting, LongSupplier nanoClock) {
     this.quota = quota;
     this.gc = gc;
-    this.episodes = new ThreadPoolExecutor(1, 1, 0, TimeUnit.MILLISECONDS,
-        new LinkedBlockingQueue<>(), runnable -> {
-          Thread thread = new Thread(runnable, "dynoffheap-heap-watch");
-          thread.setDaemon(true);
-          return thread;
-        });
+    this.acting = acting;
+    this.nanoClock = nanoClock;
+    this.thread = Executors.newSingleThreadScheduledExecutor(runnable -> {
+      Thread watch = new Thread(runnable, "dynoffheap-heap-watch");
+      watch.setDaemon(true);
+      return watch;
+    });
   }
 
-  /** Starts watching this JVM's collections for {@code quota}'s budget. */
-  public static HeapWatch start(ExecutorQuota quota, GcCoordinator gc) {
-    HeapWatch watch = new HeapWatch(quota, gc);
+  /**
+   * Starts watching this JVM's collections, and looking every {@link #TICK_MILLIS} ms, for
+   * {@code quota}'s budget.
+   *
+   * @param acting whether to ask for GC episodes, or only to measure the overshoot
+   */
+  public static HeapWatch start(ExecutorQuota quota, GcCoordinator gc, boolean acting) {
+    HeapWatch watch = new HeapWatch(quota, gc, acting, System::nanoTime);
     for (GarbageCollectorMXBean bean : ManagementFactory.getGarbageCollectorMXBeans()) {
       if (bean instanceof NotificationEmitter emitter) {
         emitter.addNotificationListener(watch.listener, null, null);
         watch.emitters.add(emitter);
       }
     }
+    watch.thread.scheduleWithFixedDelay(watch::look, TICK_MILLIS, TICK_MILLIS,
+        TimeUnit.MILLISECONDS);
     return watch;
+  }
+
+  /** How far heap + native went over the budget while watched. */
+  public BudgetOvershoot overshoot() {
+    return overshoot;
   }
 
   /** Episodes this watch asked for (some may have been held back by the interval). */
@@ -89,20 +115,23 @@ public final class HeapWatch implements AutoCloseable {
   }
 
   /**
-   * What a collection's end does: asks for an episode when heap + native is above the
-   * threshold and none is pending. Returns whether it asked.
+   * One look: records the overshoot and asks for an episode when heap + native is above the
+   * threshold, native memory holds 10 % of the budget, the watch acts and none is pending.
+   * Returns whether it asked.
    */
   boolean check() {
     long nativeBytes = quota.nativeBytes();
     long held = quota.committedHeap() + nativeBytes;
-    if (held <= THRESHOLD * quota.budget() || nativeBytes < (1 - THRESHOLD) * quota.budget()
+    overshoot.sample(held - quota.budget(), nanoClock.getAsLong());
+    if (!acting || held <= THRESHOLD * quota.budget()
+        || nativeBytes < (1 - THRESHOLD) * quota.budget()
         || !pending.compareAndSet(false, true)) {
       return false;
     }
     requested++;
     long seen = gc.completedEpisodes();
     try {
-      episodes.execute(() -> {
+      thread.execute(() -> {
         try {
           gc.collectAfter(seen);
         } finally {
@@ -116,10 +145,14 @@ public final class HeapWatch implements AutoCloseable {
   }
 
   private void onCollection(Notification notification, Object handback) {
+    look();
+  }
+
+  private void look() {
     try {
       check();
     } catch (RuntimeException e) {
-      LOG.warn("The heap watch failed to look at a collection; it goes on with the next one", e);
+      LOG.warn("The heap watch failed to look at the heap; it goes on with the next look", e);
     }
   }
 
@@ -132,6 +165,6 @@ public final class HeapWatch implements AutoCloseable {
         // already gone
       }
     }
-    episodes.shutdownNow();
+    thread.shutdownNow();
   }
 }

@@ -24,6 +24,10 @@ final case class ExecutorMemorySnapshot(
     committedHeap: Long,
     gcEpisodes: Long,
     openTasks: Int,
+    /** BudgetOvershoot: worst excess of committed heap + native over the budget, time above. */
+    overshootPeakBytes: Long,
+    overshootNanos: Long,
+    overshootExcursions: Long,
     /** Spark's view from the same task. */
     offHeapEnabledConf: Option[String],
     tungstenMemoryMode: String)
@@ -55,6 +59,9 @@ object ExecutorMemoryProbe {
       committedHeap = quota.committedHeap(),
       gcEpisodes = memory.gc().completedEpisodes(),
       openTasks = memory.openTasks(),
+      overshootPeakBytes = memory.overshoot().peakExcessBytes(),
+      overshootNanos = memory.overshoot().nanosAboveBudget(),
+      overshootExcursions = memory.overshoot().excursions(),
       offHeapEnabledConf = SparkEnv.get.conf.getOption("spark.memory.offHeap.enabled"),
       tungstenMemoryMode = SparkInternals.tungstenMemoryMode().toString)
   }
