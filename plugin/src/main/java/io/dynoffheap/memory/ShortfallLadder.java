@@ -33,7 +33,10 @@ import java.util.function.LongUnaryOperator;
  *       and release memory meanwhile). A request that no episode has served yet (the interval
  *       held it back: another request's episode, or the {@link HeapWatch}'s, ended just before
  *       it fell short) sleeps at least until the interval allows one, so it never fails for want
- *       of a collection that the interval alone kept from it;
+ *       of a collection that the interval alone kept from it; and the last retry always waits
+ *       for the interval, so a task fails only after an episode that started once the earlier
+ *       ones had done their work (a heap that one collection shrank only in part after a
+ *       spill, say): at most one interval more before a denial, which costs the task far more;
  *   <li>deny, with the figures a user needs: request, budget, committed heap, native bytes,
  *       what was reclaimed and spilled, how many episodes and retries were tried (or why no
  *       episode could run: the interval since the last one), and what to change.
@@ -108,7 +111,9 @@ public final class ShortfallLadder {
     for (int attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0) {
         boolean served = gc.completedEpisodes() > episodesBefore;
-        if (!sleep(served ? sleepNanos : Math.max(sleepNanos, gc.nanosUntilNextEpisode()))) {
+        boolean last = attempt == retries;
+        if (!sleep(served && !last ? sleepNanos
+            : Math.max(sleepNanos, gc.nanosUntilNextEpisode()))) {
           break;
         }
         sleepNanos *= 2;

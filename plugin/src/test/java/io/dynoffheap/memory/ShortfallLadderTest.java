@@ -56,4 +56,24 @@ class ShortfallLadderTest {
     assertTrue(System.nanoTime() - start >= TimeUnit.MILLISECONDS.toNanos(150),
         "it waited for the interval");
   }
+
+  @Test
+  void theLastRetryWaitsForTheIntervalAndGetsOneMoreEpisodeBeforeADenial() {
+    AtomicInteger collections = new AtomicInteger();
+    AtomicLong heap = new AtomicLong(64 * MIB);
+    // The ladder's first episode and the one after its spill leave the heap full; a third,
+    // which only the interval holds back, shrinks it.
+    GcCoordinator gc = new GcCoordinator(() -> heap.set(collections.incrementAndGet() > 2
+        ? 16 * MIB : 64 * MIB), HeapShrink.of(false), TimeUnit.MILLISECONDS.toNanos(200),
+        System::nanoTime);
+    ExecutorQuota quota = new ExecutorQuota(64 * MIB, heap::get);
+    ShortfallLadder ladder = new ShortfallLadder(quota, new IdleReclaim(), gc, 1, 0);
+
+    long start = System.nanoTime();
+    Grant grant = ladder.admit(MIB, MIB, wanted -> wanted);
+    assertTrue(grant.isGranted(), grant.outcome().reason());
+    assertEquals(3, collections.get(), "a third episode, at the last retry");
+    assertTrue(System.nanoTime() - start >= TimeUnit.MILLISECONDS.toNanos(150),
+        "the last retry waited for the interval");
+  }
 }
