@@ -307,10 +307,10 @@ object DynamicSizingClusterSuite {
   /** Rows of the SQL sort in the spill scenarios, and the operator's record size there. */
   val SortRows: Long = 1200000L
   val NativeRecordBytes = 256
-  /** A record size at which the operator's SortRows records (659 MiB) and the sort (about 335 MiB
-   *  of heap) no longer fit together, while the operator leaves the heap a third of the budget
-   *  once the sort has spilled. */
-  val BigNativeRecordBytes = 576
+  /** A record size at which the operator's SortRows records (696 MiB) and the sort (about 220 MiB
+   *  of pages, more of committed heap) no longer fit together, while the operator leaves the heap
+   *  320 MiB once the sort has spilled. */
+  val BigNativeRecordBytes = 608
   /** Live heap that leaves the budget no room for the sort next to the operator. */
   val BallastMiB = 480
 
