@@ -125,6 +125,13 @@
  * lock and a map update are small next to what such a block costs to fill; see "What
  * misuse is caught" in dynoffheap.h). A refused free is a *misuse*: counted, and the
  * first one kept for the Java side.
+ * Sites: every entry of the live map also holds where it was allocated, the return
+ * address of the public entry point (CALLER_SITE, read only on the cold paths that debug
+ * mode takes, so the fast path is the same instructions as without sites), and a pool in
+ * debug mode keeps a ring of its last FREED_RING frees with both sites. A refused free
+ * names the allocation site, a double free also the first free's site from the ring; the
+ * sites become text (dladdr) only then, outside the map's lock. close() groups the live
+ * map by site into a leak report (leak_report) kept with the quarantined pool.
  * Set DYNOFFHEAP_NO_MEMBARRIER=1 in the environment to force the fenced owner path (the
  * tests run both).
  */
@@ -142,6 +149,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/syscall.h>
+#include <dlfcn.h>
 #include <unistd.h>
 #ifdef __NR_membarrier
 #include <linux/membarrier.h>
@@ -156,6 +164,10 @@
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define COLD __attribute__((cold, noinline))
 #define ALWAYS_INLINE inline __attribute__((always_inline))
+/* Where the public entry point that uses it was called from: the native caller's code,
+ * since the wrappers of dynoffheap.h are inlined into it (see "Debug mode"). Taken only on
+ * the cold paths, so the fast path never reads it. */
+#define CALLER_SITE() __builtin_return_address(0)
 
 _Static_assert(sizeof(size_t) >= sizeof(int64_t), "64-bit platforms only");
 _Static_assert((DYNOFFHEAP_GENERATIONS & (DYNOFFHEAP_GENERATIONS - 1)) == 0,
@@ -219,6 +231,15 @@ _Static_assert(sizeof(struct alloc_header) == HEADER_SIZE, "header must be 16 by
 #define NAME_MAX_LEN 160 /* the pool's name in error texts, cut to fit */
 #define CLOSED_AVAIL (INT64_MIN / 2)      /* `avail` of a closed pool: no charge fits */
 #define SLOW_PATH_ROUNDS 8                /* reservations tried before giving up on a race */
+
+/* Debug mode: recently freed blocks, so that a double free names its first free. */
+#define FREED_RING 256u
+struct freed_rec {
+    const void *ptr;
+    size_t value;            /* as in the live map */
+    const void *alloc_site;
+    const void *free_site;
+};
 
 /* Values of slot.owner other than a thread record's address. */
 #define OWNER_FREE ((uintptr_t)0)
@@ -295,8 +316,13 @@ struct pool {
 
     /* Debug mode only (`debug`): */
     pthread_mutex_t live_lock;
-    struct ptrmap live; /* every pointer handed out and not yet freed -> TRACK_HEADERED
-                           or, for a sized allocation, its size */
+    struct ptrmap live; /* every pointer handed out and not yet freed -> TRACK_HEADERED |
+                           its charge or, for a sized allocation, its size; and the site
+                           it was allocated from */
+    struct freed_rec *freed; /* ring of the last FREED_RING frees, under live_lock (NULL:
+                                none, e.g. not in debug mode) */
+    uint64_t freed_count;    /* frees put in the ring so far, under live_lock */
+    char *leak_report;       /* made at close in debug mode (malloc'd), under err_lock */
     struct pool *next_reuse; /* list of retired structs, under g_quarantine_lock */
 };
 
@@ -953,20 +979,57 @@ uint64_t read_word(const void *at)
     return w;
 }
 
-/* What the live map holds for an allocation with a header; a sized allocation maps to
- * its size, which is at most INT64_MAX. The map holds every allocation of a pool in debug
- * mode, and in any mode the sized ones of at least DYNOFFHEAP_TRACKED_SIZE bytes. */
-#define TRACK_HEADERED SIZE_MAX
+/* What the live map holds for an allocation with a header: this bit or'ed with the bytes
+ * it was charged; a sized allocation maps to its size, which is at most INT64_MAX (the bit
+ * clear). The map holds every allocation of a pool in debug mode, and in any mode the
+ * sized ones of at least DYNOFFHEAP_TRACKED_SIZE bytes, each with the site it came from. */
+#define TRACK_HEADERED ((size_t)1 << 63)
 
-/* Records `user` as live with `value` (TRACK_HEADERED or the size of a sized allocation).
- * Returns 0 when the live map had no memory for it. */
-static int track(struct pool *p, void *user, size_t value)
+/* Bytes an entry of the live map stands for. */
+static inline size_t tracked_bytes(size_t value)
+{
+    return value & ~TRACK_HEADERED;
+}
+
+/* Records `user` as live with `value` (TRACK_HEADERED | charge, or the size of a sized
+ * allocation), allocated from `site`. Returns 0 when the live map had no memory for it. */
+static int track(struct pool *p, void *user, size_t value, const void *site)
 {
     pthread_mutex_lock(&p->live_lock);
-    int ok = ptrmap_put(&p->live, user, value) == 0;
+    int ok = ptrmap_put(&p->live, user, value, site) == 0;
     pthread_mutex_unlock(&p->live_lock);
     return ok;
 }
+
+/* Writes "symbol+0xoff (library)" for a code address, as dladdr sees it: a symbol only
+ * when the code's object exports it (a shared library's global functions; an executable's
+ * only when linked with -rdynamic), else "library+0xoff" from the object's load address,
+ * which `addr2line -e library 0xoff` turns into a line (for a shared object or a PIE).
+ * The lookup uses the address before the return address, so that a call that is the last
+ * instruction of a function is found in that function. */
+static COLD void format_site(const void *site, char *buf, size_t len)
+{
+    Dl_info info;
+    if (site == NULL) {
+        snprintf(buf, len, "an unknown site");
+        return;
+    }
+    if (dladdr((const char *)site - 1, &info) == 0 || info.dli_fname == NULL) {
+        snprintf(buf, len, "%p (no library)", site);
+        return;
+    }
+    const char *lib = strrchr(info.dli_fname, '/');
+    lib = lib != NULL ? lib + 1 : info.dli_fname;
+    if (lib[0] == '\0')
+        lib = "main program";
+    if (info.dli_sname != NULL && info.dli_saddr != NULL)
+        snprintf(buf, len, "%s+0x%tx (%s)", info.dli_sname,
+                 (const char *)site - (const char *)info.dli_saddr, lib);
+    else
+        snprintf(buf, len, "%s+0x%tx", lib, (const char *)site - (const char *)info.dli_fbase);
+}
+
+#define SITE_TEXT_MAX 160 /* one formatted site, cut to fit */
 
 static COLD struct alloc_header *bad_pointer(struct pool *p, void *user, const char *what,
                                             const char *why)
@@ -975,32 +1038,90 @@ static COLD struct alloc_header *bad_pointer(struct pool *p, void *user, const c
     return NULL;
 }
 
-/*
- * Checks in the live map that `user` is a live allocation of this pool
- * recorded with `value`, and with `untrack` removes it in the same step, so two threads
- * freeing one pointer cannot both pass. Returns NULL when it is, else why it is not.
- */
-static COLD const char *untrack_live(struct pool *p, void *user, size_t value, int untrack)
+/* Puts a successful free in the ring of recent frees (debug mode; under live_lock). */
+static void note_freed(struct pool *p, const void *user, struct ptrmap_val v, const void *site)
 {
-    size_t found = 0;
+    if (p->freed == NULL)
+        return;
+    struct freed_rec *r = &p->freed[p->freed_count++ % FREED_RING];
+    r->ptr = user;
+    r->value = v.value;
+    r->alloc_site = v.site;
+    r->free_site = site;
+}
+
+/* The most recent free of `user` in the ring (under live_lock): 1 and *out, or 0. */
+static int find_freed(const struct pool *p, const void *user, struct freed_rec *out)
+{
+    if (p->freed == NULL)
+        return 0;
+    uint64_t n = p->freed_count < FREED_RING ? p->freed_count : FREED_RING;
+    for (uint64_t k = 1; k <= n; k++) {
+        const struct freed_rec *r = &p->freed[(p->freed_count - k) % FREED_RING];
+        if (r->ptr == user) {
+            *out = *r;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The text of a refused free or realloc that the live map caught (see untrack_live). */
+#define WHY_MAX 400
+
+/*
+ * Checks in the live map that `user` is a live allocation of this pool of the kind
+ * `expect` (TRACK_HEADERED: one with a header; else a sized one of that size), and with
+ * `untrack` removes it in the same step, so two threads freeing one pointer cannot both
+ * pass; `site` is where the free was called from, kept in the ring of recent frees.
+ * Returns NULL when it is, else `why` filled with the reason: where the block was
+ * allocated when the map knows it, and for a double free where it was first freed when
+ * the ring still holds that free.
+ */
+static COLD const char *untrack_live(struct pool *p, void *user, size_t expect, int untrack,
+                                     const void *site, char *why, size_t why_len)
+{
+    struct ptrmap_val found = {0, NULL};
+    struct freed_rec freed;
+    int was_freed = 0;
     pthread_mutex_lock(&p->live_lock);
     int member = ptrmap_get(&p->live, user, &found);
-    if (member && found == value && untrack)
+    int match = member && (expect == TRACK_HEADERED ? (found.value & TRACK_HEADERED) != 0
+                                                    : found.value == expect);
+    if (match && untrack) {
         ptrmap_remove(&p->live, user);
-    pthread_mutex_unlock(&p->live_lock);
+        note_freed(p, user, found, site);
+    }
     if (!member)
-        return value == TRACK_HEADERED
-                   ? "is not a live allocation of this pool (double free or foreign pointer)"
-                   : "is not a live allocation of this pool (double free, foreign pointer, or "
-                     "a size other than the one it was allocated with)";
-    if (found == value)
+        was_freed = find_freed(p, user, &freed);
+    pthread_mutex_unlock(&p->live_lock);
+    if (match)
         return NULL;
-    if (found == TRACK_HEADERED)
-        return "came from dynoffheap_alloc, not from a sized allocation (free it with "
-               "dynoffheap_free)";
-    if (value == TRACK_HEADERED)
-        return "is a sized allocation (free it with dynoffheap_free_sized)";
-    return "is a sized allocation of another size";
+
+    char allocated[SITE_TEXT_MAX], first_free[SITE_TEXT_MAX];
+    if (was_freed) {
+        format_site(freed.alloc_site, allocated, sizeof allocated);
+        format_site(freed.free_site, first_free, sizeof first_free);
+        snprintf(why, why_len, "was already freed (double free): allocated at %s, first "
+                 "freed at %s", allocated, first_free);
+    } else if (!member) {
+        snprintf(why, why_len, "%s", expect == TRACK_HEADERED
+                 ? "is not a live allocation of this pool (double free or foreign pointer)"
+                 : "is not a live allocation of this pool (double free, foreign pointer, or "
+                   "a size other than the one it was allocated with)");
+    } else {
+        format_site(found.site, allocated, sizeof allocated);
+        if (found.value & TRACK_HEADERED)
+            snprintf(why, why_len, "came from dynoffheap_alloc, not from a sized allocation "
+                     "(free it with dynoffheap_free); allocated at %s", allocated);
+        else if (expect == TRACK_HEADERED)
+            snprintf(why, why_len, "is a sized allocation (free it with "
+                     "dynoffheap_free_sized); allocated at %s", allocated);
+        else
+            snprintf(why, why_len, "is a sized allocation of another size: %zu bytes, freed "
+                     "with size %zu; allocated at %s", found.value, expect, allocated);
+    }
+    return why;
 }
 
 /* Why a header check failed, from what the 16 bytes in front and the first payload bytes
@@ -1020,15 +1141,17 @@ static COLD struct alloc_header *bad_header(struct pool *p, void *user, const ch
 /*
  * Finds the header of `user` and checks that it is a live allocation of this pool; with
  * `debug`, in the live map first, and with `untrack` (free) it also drops it from the map
- * in the same step. Returns the header or NULL with the error text set.
+ * in the same step (`site`: where the free was called). Returns the header or NULL with
+ * the error text set.
  */
 static ALWAYS_INLINE struct alloc_header *live_header(struct pool *p, void *user, const char *what,
-                                               int debug, int untrack)
+                                               int debug, int untrack, const void *site)
 {
     if (UNLIKELY(((uintptr_t)user & 15u) != 0))
         return bad_pointer(p, user, what, "is not 16-byte aligned: not allocated by this pool");
     if (debug) {
-        const char *why = untrack_live(p, user, TRACK_HEADERED, untrack);
+        char buf[WHY_MAX];
+        const char *why = untrack_live(p, user, TRACK_HEADERED, untrack, site, buf, sizeof buf);
         if (why != NULL)
             return bad_pointer(p, user, what, why);
     }
@@ -1068,9 +1191,9 @@ static COLD void *untracked(struct pool *p, const char *what)
     return NULL;
 }
 
-/* Allocates with a header; `debug`: records it in the live map. */
+/* Allocates with a header; `debug`: records it in the live map with `site`. */
 static ALWAYS_INLINE void *alloc_impl(struct pool *p, size_t alignment, size_t size,
-                                      const char *what, int debug)
+                                      const char *what, int debug, const void *site)
 {
     unsigned align_log2 = DEFAULT_ALIGN_LOG2;
     size_t overhead = HEADER_SIZE;
@@ -1096,7 +1219,7 @@ static ALWAYS_INLINE void *alloc_impl(struct pool *p, size_t alignment, size_t s
     h->stamp = make_stamp(live_check(p),
                           (align_log2 << LAYOUT_OFFSET_BITS) | (uint32_t)((char *)h - raw));
 
-    if (debug && UNLIKELY(!track(p, user, TRACK_HEADERED))) {
+    if (debug && UNLIKELY(!track(p, user, TRACK_HEADERED | (size_t)total, site))) {
         free(raw);
         uncharge(p, total);
         return untracked(p, what);
@@ -1110,17 +1233,17 @@ static ALWAYS_INLINE void *alloc_impl(struct pool *p, size_t alignment, size_t s
  * twin (the *_checked functions). */
 #define STALE(pub) UNLIKELY(!is_current(pool_of(pub), (pub)))
 
-static COLD void *alloc_checked(dynoffheap_pool *pub, size_t size)
+static COLD void *alloc_checked(dynoffheap_pool *pub, size_t size, const void *site)
 {
-    return STALE(pub) ? NULL : alloc_impl(pool_of(pub), HEADER_SIZE, size, "alloc", 1);
+    return STALE(pub) ? NULL : alloc_impl(pool_of(pub), HEADER_SIZE, size, "alloc", 1, site);
 }
 
 static void *op_alloc(dynoffheap_pool *pub, size_t size)
 {
     struct pool *p = pool_of(pub);
     if (UNLIKELY(!is_plain(p, pub)))
-        return alloc_checked(pub, size);
-    return alloc_impl(p, HEADER_SIZE, size, "alloc", 0);
+        return alloc_checked(pub, size, CALLER_SITE());
+    return alloc_impl(p, HEADER_SIZE, size, "alloc", 0, NULL);
 }
 
 /* Returns the alignment to use (at least 16), or 0 with the error text set when
@@ -1143,7 +1266,8 @@ static void *op_alloc_aligned(dynoffheap_pool *pub, size_t alignment, size_t siz
         return NULL;
     struct pool *p = pool_of(pub);
     size_t align = checked_alignment(p, alignment, "alloc_aligned");
-    return align != 0 ? alloc_impl(p, align, size, "alloc_aligned", p->debug) : NULL;
+    return align != 0 ? alloc_impl(p, align, size, "alloc_aligned", p->debug, CALLER_SITE())
+                      : NULL;
 }
 
 /* Frees an allocation whose header was checked (and, in debug mode, untracked): marks it
@@ -1187,14 +1311,14 @@ static COLD void free_stale(dynoffheap_pool *pub, void *user)
         release_allocation(NULL, h, tag, 0);
 }
 
-static COLD void free_checked(dynoffheap_pool *pub, void *user)
+static COLD void free_checked(dynoffheap_pool *pub, void *user, const void *site)
 {
     if (STALE(pub)) {
         free_stale(pub, user);
         return;
     }
     struct pool *p = pool_of(pub);
-    struct alloc_header *h = live_header(p, user, "free", 1, 1);
+    struct alloc_header *h = live_header(p, user, "free", 1, 1, site);
     if (h != NULL)
         release_allocation(p, h, p->tag, 1);
 }
@@ -1205,19 +1329,20 @@ static void op_free(dynoffheap_pool *pub, void *user)
         return;
     struct pool *p = pool_of(pub);
     if (UNLIKELY(!is_plain(p, pub))) {
-        free_checked(pub, user);
+        free_checked(pub, user, CALLER_SITE());
         return;
     }
-    struct alloc_header *h = live_header(p, user, "free", 0, 1);
+    struct alloc_header *h = live_header(p, user, "free", 0, 1, NULL);
     if (h != NULL)
         release_allocation(p, h, p->tag, 1);
 }
 
 /* Records a new sized allocation in the live map; when the map has no memory for it,
  * the allocation is undone and fails. */
-static COLD void *track_sized(struct pool *p, void *mem, size_t size, const char *what)
+static COLD void *track_sized(struct pool *p, void *mem, size_t size, const char *what,
+                              const void *site)
 {
-    if (track(p, mem, size))
+    if (track(p, mem, size, site))
         return mem;
     free(mem);
     uncharge(p, (int64_t)size);
@@ -1231,7 +1356,7 @@ static COLD void *track_sized(struct pool *p, void *mem, size_t size, const char
  * request in malloc's size class and the free a tail call into free().
  */
 static ALWAYS_INLINE void *sized_impl(struct pool *p, size_t alignment, size_t size,
-                                      const char *what, int debug)
+                                      const char *what, int debug, const void *site)
 {
     if (UNLIKELY(size - 1 >= (size_t)INT64_MAX)) /* size 0 wraps around */
         return bad_size(p, size, (size_t)INT64_MAX, what);
@@ -1246,7 +1371,7 @@ static ALWAYS_INLINE void *sized_impl(struct pool *p, size_t alignment, size_t s
         return malloc_failed(p, (int64_t)size, what);
 
     if (debug || UNLIKELY(size >= DYNOFFHEAP_TRACKED_SIZE))
-        return track_sized(p, mem, size, what);
+        return track_sized(p, mem, size, what, site);
     return mem;
 }
 
@@ -1257,20 +1382,20 @@ static ALWAYS_INLINE int unusual_size(size_t size)
     return UNLIKELY(size - 1 >= DYNOFFHEAP_TRACKED_SIZE - 1);
 }
 
-static COLD void *alloc_sized_checked(dynoffheap_pool *pub, size_t size)
+static COLD void *alloc_sized_checked(dynoffheap_pool *pub, size_t size, const void *site)
 {
     if (STALE(pub))
         return NULL;
     struct pool *p = pool_of(pub);
-    return sized_impl(p, HEADER_SIZE, size, "alloc_sized", p->debug);
+    return sized_impl(p, HEADER_SIZE, size, "alloc_sized", p->debug, site);
 }
 
 static void *op_alloc_sized(dynoffheap_pool *pub, size_t size)
 {
     struct pool *p = pool_of(pub);
     if (UNLIKELY(!is_plain(p, pub)) || unusual_size(size))
-        return alloc_sized_checked(pub, size);
-    return sized_impl(p, HEADER_SIZE, size, "alloc_sized", 0);
+        return alloc_sized_checked(pub, size, CALLER_SITE());
+    return sized_impl(p, HEADER_SIZE, size, "alloc_sized", 0, NULL);
 }
 
 static void *op_alloc_sized_aligned(dynoffheap_pool *pub, size_t alignment, size_t size)
@@ -1279,7 +1404,9 @@ static void *op_alloc_sized_aligned(dynoffheap_pool *pub, size_t alignment, size
         return NULL;
     struct pool *p = pool_of(pub);
     size_t align = checked_alignment(p, alignment, "alloc_sized_aligned");
-    return align != 0 ? sized_impl(p, align, size, "alloc_sized_aligned", p->debug) : NULL;
+    return align != 0 ? sized_impl(p, align, size, "alloc_sized_aligned", p->debug,
+                                   CALLER_SITE())
+                      : NULL;
 }
 
 /* Why a sized free was refused before anything was freed. */
@@ -1317,9 +1444,10 @@ static ALWAYS_INLINE int has_header(const void *ptr, uint32_t live)
 
 /* A sized free that the live map checks: in debug mode, and for every size of at least
  * DYNOFFHEAP_TRACKED_SIZE (which sized_impl records in the map in any mode). */
-static COLD void free_sized_tracked(struct pool *p, void *ptr, size_t size)
+static COLD void free_sized_tracked(struct pool *p, void *ptr, size_t size, const void *site)
 {
-    const char *why = untrack_live(p, ptr, size, 1);
+    char buf[WHY_MAX];
+    const char *why = untrack_live(p, ptr, size, 1, site, buf, sizeof buf);
     if (why != NULL) {
         bad_sized_free(p, ptr, size, why);
         return;
@@ -1331,14 +1459,15 @@ static COLD void free_sized_tracked(struct pool *p, void *ptr, size_t size)
 /* Frees a sized allocation of a current pool. Always refused, with nothing freed: a
  * misaligned pointer, a size no sized allocation can have, and a live allocation with a
  * header; with `debug` or a large size, what free_sized_tracked() refuses. */
-static ALWAYS_INLINE void free_sized_impl(struct pool *p, void *ptr, size_t size, int debug)
+static ALWAYS_INLINE void free_sized_impl(struct pool *p, void *ptr, size_t size, int debug,
+                                          const void *site)
 {
     if (UNLIKELY(impossible_sized(ptr, size))) {
         bad_sized_free(p, ptr, size, NULL);
         return;
     }
     if (debug || UNLIKELY(size >= DYNOFFHEAP_TRACKED_SIZE)) {
-        free_sized_tracked(p, ptr, size);
+        free_sized_tracked(p, ptr, size, site);
         return;
     }
     if (UNLIKELY(has_header(ptr, live_check(p)))) {
@@ -1353,11 +1482,12 @@ static ALWAYS_INLINE void free_sized_impl(struct pool *p, void *ptr, size_t size
 /* A sized free off the fast path: debug mode, an unusual size, a stale handle. A stale
  * handle frees what passes the checks that need no pool, without accounting (its pool
  * counted nothing after close); there is no pool left to report the rest to. */
-static COLD void free_sized_checked(dynoffheap_pool *pub, void *ptr, size_t size)
+static COLD void free_sized_checked(dynoffheap_pool *pub, void *ptr, size_t size,
+                                    const void *site)
 {
     if (!STALE(pub)) {
         struct pool *p = pool_of(pub);
-        free_sized_impl(p, ptr, size, p->debug);
+        free_sized_impl(p, ptr, size, p->debug, site);
         return;
     }
     uint32_t tag = tag_of(pool_of(pub), generation_of(pub));
@@ -1371,24 +1501,40 @@ static void op_free_sized(dynoffheap_pool *pub, void *ptr, size_t size)
         return;
     struct pool *p = pool_of(pub);
     if (UNLIKELY(!is_plain(p, pub)) || unusual_size(size)) {
-        free_sized_checked(pub, ptr, size);
+        free_sized_checked(pub, ptr, size, CALLER_SITE());
         return;
     }
-    free_sized_impl(p, ptr, size, 0);
+    free_sized_impl(p, ptr, size, 0, NULL);
 }
 
+/* op_free() called from inside the library on behalf of a caller at `site`. */
+static void free_for(dynoffheap_pool *pub, void *user, const void *site)
+{
+    struct pool *p = pool_of(pub);
+    if (!is_plain(p, pub)) {
+        free_checked(pub, user, site);
+        return;
+    }
+    struct alloc_header *h = live_header(p, user, "free", 0, 1, NULL);
+    if (h != NULL)
+        release_allocation(p, h, p->tag, 1);
+}
+
+/* In debug mode the live map's site of a block is that of the call that last gave it its
+ * size: the allocation, or the realloc that moved or resized it. */
 static void *op_realloc(dynoffheap_pool *pub, void *user, size_t size)
 {
     if (STALE(pub))
         return NULL; /* `user` stays as it was */
+    const void *site = CALLER_SITE();
     struct pool *p = pool_of(pub);
     if (user == NULL)
-        return alloc_impl(p, HEADER_SIZE, size, "realloc", p->debug);
+        return alloc_impl(p, HEADER_SIZE, size, "realloc", p->debug, site);
     if (size == 0) {
-        op_free(pub, user);
+        free_for(pub, user, site);
         return NULL;
     }
-    struct alloc_header *h = live_header(p, user, "realloc", p->debug, 0);
+    struct alloc_header *h = live_header(p, user, "realloc", p->debug, 0, site);
     if (h == NULL)
         return NULL;
 
@@ -1399,11 +1545,11 @@ static void *op_realloc(dynoffheap_pool *pub, void *user, size_t size)
 
     if (alignment > HEADER_SIZE) {
         /* Over-aligned: allocate, copy, free (the old block stays valid on failure). */
-        void *fresh = alloc_impl(p, alignment, size, "realloc", p->debug);
+        void *fresh = alloc_impl(p, alignment, size, "realloc", p->debug, site);
         if (fresh == NULL)
             return NULL;
         memcpy(fresh, user, old_size < size ? old_size : size);
-        op_free(pub, user);
+        free_for(pub, user, site);
         return fresh;
     }
 
@@ -1428,10 +1574,16 @@ static void *op_realloc(dynoffheap_pool *pub, void *user, size_t size)
     if (new_total < old_total)
         uncharge(p, old_total - new_total);
 
-    if (p->debug && moved != raw) {
+    if (p->debug) { /* the new charge and site; a move frees the old address */
         pthread_mutex_lock(&p->live_lock);
-        ptrmap_remove(&p->live, user);
-        int ok = ptrmap_put(&p->live, moved + HEADER_SIZE, TRACK_HEADERED) == 0;
+        struct ptrmap_val old = {TRACK_HEADERED | (size_t)old_total, NULL};
+        if (moved != raw) {
+            ptrmap_get(&p->live, user, &old);
+            ptrmap_remove(&p->live, user);
+            note_freed(p, user, old, site);
+        }
+        int ok = ptrmap_put(&p->live, moved + HEADER_SIZE, TRACK_HEADERED | (size_t)new_total,
+                            site) == 0;
         pthread_mutex_unlock(&p->live_lock);
         if (!ok) /* the memory stays valid, only the debug check will miss it */
             untracked(p, "realloc");
@@ -1575,6 +1727,10 @@ static void pool_retire(struct pool *p)
     pthread_mutex_destroy(&p->err_lock);
     pthread_mutex_destroy(&p->live_lock);
     ptrmap_destroy(&p->live);
+    free(p->freed);
+    p->freed = NULL;
+    free(p->leak_report);
+    p->leak_report = NULL;
     pthread_mutex_lock(&g_quarantine_lock);
     p->next_reuse = g_reuse;
     g_reuse = p;
@@ -1643,7 +1799,8 @@ EXPORT int32_t dynoffheap_bridge_debug(void)
     return atomic_load(&g_debug);
 }
 
-EXPORT int64_t dynoffheap_bridge_pool_create(int64_t pool_id, int64_t block_size)
+/* A pool in debug mode when `debug`, else in the process's default mode. */
+static int64_t pool_create(int64_t pool_id, int64_t block_size, int debug)
 {
     if (block_size < DYNOFFHEAP_MIN_BLOCK_SIZE || block_size > DYNOFFHEAP_MAX_BLOCK_SIZE)
         return 0;
@@ -1659,7 +1816,9 @@ EXPORT int64_t dynoffheap_bridge_pool_create(int64_t pool_id, int64_t block_size
     p->live_mark = LIVE_MAGIC ^ p->tag;
     p->serial = atomic_fetch_add(&g_pool_serial, 1) + 1;
     p->asymmetric = g_asymmetric;
-    p->debug = atomic_load(&g_debug);
+    p->debug = debug || atomic_load(&g_debug);
+    if (p->debug) /* without it a double free names no first free, nothing else changes */
+        p->freed = calloc(FREED_RING, sizeof *p->freed);
     snprintf(p->name, sizeof p->name, "%lld", (long long)pool_id);
 
     int failed = pthread_mutex_init(&p->grow_lock, NULL) != 0;
@@ -1675,6 +1834,16 @@ EXPORT int64_t dynoffheap_bridge_pool_create(int64_t pool_id, int64_t block_size
     atomic_store_explicit(&p->handle, (uintptr_t)pub | (p->debug ? HANDLE_DEBUG : 0),
                           memory_order_release);
     return (int64_t)(uintptr_t)pub;
+}
+
+EXPORT int64_t dynoffheap_bridge_pool_create(int64_t pool_id, int64_t block_size)
+{
+    return pool_create(pool_id, block_size, 0);
+}
+
+EXPORT int64_t dynoffheap_bridge_pool_create_debug(int64_t pool_id, int64_t block_size)
+{
+    return pool_create(pool_id, block_size, 1);
 }
 
 EXPORT void dynoffheap_bridge_pool_set_name(int64_t handle, const char *name)
@@ -1775,6 +1944,147 @@ EXPORT int64_t dynoffheap_bridge_pool_spill(int64_t handle, int64_t bytes)
     return atomic_load(&p->released_total) - released_before;
 }
 
+/* ------------------------------------------------------------------------------------ */
+/* Leak report (debug mode)                                                             */
+/* ------------------------------------------------------------------------------------ */
+
+#define REPORTED_SITES 10 /* sites a leak report names; the rest are summed up */
+
+struct site_total {
+    const void *site;
+    int64_t count;
+    int64_t bytes;
+};
+
+static int by_site(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)((const struct site_total *)a)->site;
+    uintptr_t y = (uintptr_t)((const struct site_total *)b)->site;
+    return (x > y) - (x < y);
+}
+
+static int by_bytes_desc(const void *a, const void *b)
+{
+    const struct site_total *x = a, *y = b;
+    if (x->bytes != y->bytes)
+        return x->bytes < y->bytes ? 1 : -1;
+    return (x->count < y->count) - (x->count > y->count);
+}
+
+/* Appends to a growing text; on a failed malloc the text stays as it was. */
+struct text {
+    char *buf;
+    size_t len, cap;
+};
+
+__attribute__((format(printf, 2, 3))) static void text_add(struct text *t, const char *fmt, ...)
+{
+    char line[2 * SITE_TEXT_MAX + 96];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    size_t add = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+    if (t->len + add + 1 > t->cap) {
+        size_t cap = t->cap == 0 ? 1024 : t->cap;
+        while (t->len + add + 1 > cap)
+            cap *= 2;
+        char *grown = realloc(t->buf, cap);
+        if (grown == NULL)
+            return;
+        t->buf = grown;
+        t->cap = cap;
+    }
+    memcpy(t->buf + t->len, line, add);
+    t->len += add;
+    t->buf[t->len] = '\0';
+}
+
+/*
+ * The live allocations of a pool in debug mode grouped by the site that allocated them,
+ * largest total first: one line per site (at most REPORTED_SITES, the rest summed up),
+ * then the bytes taken with dynoffheap_reserve. NULL when nothing is live or memory is
+ * short. The sites are read from the live map under its lock and turned into text after.
+ */
+static char *leak_report(struct pool *p)
+{
+    pthread_mutex_lock(&p->live_lock);
+    size_t n = p->live.members;
+    struct site_total *sites = n > 0 ? malloc(n * sizeof *sites) : NULL;
+    size_t got = 0;
+    if (sites != NULL) {
+        const void *key;
+        struct ptrmap_val v;
+        for (size_t cur = ptrmap_next(&p->live, 0, &key, &v); cur != 0 && got < n;
+             cur = ptrmap_next(&p->live, cur, &key, &v))
+            sites[got++] = (struct site_total){v.site, 1, (int64_t)tracked_bytes(v.value)};
+    }
+    pthread_mutex_unlock(&p->live_lock);
+    int64_t explicit_bytes = atomic_load(&p->explicit_bytes);
+    if (got == 0 && explicit_bytes == 0) {
+        free(sites);
+        return NULL;
+    }
+
+    size_t groups = 0;
+    int64_t count = 0, bytes = 0;
+    if (got > 0) {
+        qsort(sites, got, sizeof *sites, by_site);
+        for (size_t i = 0; i < got; i++) {
+            count++;
+            bytes += sites[i].bytes;
+            if (groups > 0 && sites[groups - 1].site == sites[i].site) {
+                sites[groups - 1].count++;
+                sites[groups - 1].bytes += sites[i].bytes;
+            } else {
+                sites[groups++] = sites[i];
+            }
+        }
+        qsort(sites, groups, sizeof *sites, by_bytes_desc);
+    }
+
+    struct text t = {NULL, 0, 0};
+    text_add(&t, "%lld live allocation(s) of %lld bytes, by the site that allocated them "
+             "(debug mode), largest first:", (long long)count, (long long)bytes);
+    int64_t rest_count = 0, rest_bytes = 0;
+    for (size_t i = 0; i < groups; i++) {
+        if (i >= REPORTED_SITES) {
+            rest_count += sites[i].count;
+            rest_bytes += sites[i].bytes;
+            continue;
+        }
+        char site[SITE_TEXT_MAX];
+        format_site(sites[i].site, site, sizeof site);
+        text_add(&t, "\n    %lld bytes in %lld allocation(s) at %s", (long long)sites[i].bytes,
+                 (long long)sites[i].count, site);
+    }
+    if (groups > REPORTED_SITES)
+        text_add(&t, "\n    ... and %zu more site(s): %lld bytes in %lld allocation(s)",
+                 groups - REPORTED_SITES, (long long)rest_bytes, (long long)rest_count);
+    if (explicit_bytes > 0)
+        text_add(&t, "\n    %lld bytes taken with dynoffheap_reserve (no site is recorded)",
+                 (long long)explicit_bytes);
+    free(sites);
+    return t.buf;
+}
+
+EXPORT int64_t dynoffheap_bridge_pool_leak_report(int64_t handle, char *buf, int64_t len)
+{
+    struct pool *p = from_handle(handle);
+    if (buf != NULL && len > 0)
+        buf[0] = '\0';
+    if (p == NULL)
+        return 0;
+    pthread_mutex_lock(&p->err_lock);
+    size_t n = p->leak_report != NULL ? strlen(p->leak_report) : 0;
+    if (n > 0 && buf != NULL && len > 0)
+        snprintf(buf, (size_t)len, "%s", p->leak_report);
+    pthread_mutex_unlock(&p->err_lock);
+    return (int64_t)n;
+}
+
 EXPORT int64_t dynoffheap_bridge_pool_close(int64_t handle)
 {
     struct pool *p = from_handle(handle);
@@ -1805,6 +2115,13 @@ EXPORT int64_t dynoffheap_bridge_pool_close(int64_t handle)
     atomic_store(&p->reserved, 0);
     pthread_mutex_unlock(&p->acct_lock);
     pthread_mutex_unlock(&p->grow_lock);
+
+    if (p->debug && leaked > 0) {
+        char *report = leak_report(p);
+        pthread_mutex_lock(&p->err_lock);
+        p->leak_report = report;
+        pthread_mutex_unlock(&p->err_lock);
+    }
 
     dynoffheap_release_cb release = atomic_load(&g_release_cb);
     if (reserved > 0 && release != NULL)

@@ -23,8 +23,8 @@ static size_t slot_of(uintptr_t key, size_t capacity)
 }
 
 /* Inserts key into tables known to have an empty slot; no duplicate check. */
-static void place(uintptr_t *keys, size_t *values, size_t capacity, uintptr_t key,
-                  size_t value)
+static void place(uintptr_t *keys, struct ptrmap_val *values, size_t capacity, uintptr_t key,
+                  struct ptrmap_val value)
 {
     size_t i = slot_of(key, capacity);
     while (keys[i] != SLOT_EMPTY)
@@ -37,7 +37,7 @@ static void place(uintptr_t *keys, size_t *values, size_t capacity, uintptr_t ke
 static int rebuild(struct ptrmap *map, size_t capacity)
 {
     uintptr_t *keys = calloc(capacity, sizeof *keys);
-    size_t *values = calloc(capacity, sizeof *values);
+    struct ptrmap_val *values = calloc(capacity, sizeof *values);
     if (keys == NULL || values == NULL) {
         free(keys);
         free(values);
@@ -74,8 +74,9 @@ static size_t find(const struct ptrmap *map, uintptr_t key)
     return SIZE_MAX;
 }
 
-int ptrmap_put(struct ptrmap *map, const void *p, size_t value)
+int ptrmap_put(struct ptrmap *map, const void *p, size_t size, const void *site)
 {
+    struct ptrmap_val value = {size, site};
     uintptr_t key = (uintptr_t)p;
     size_t at = find(map, key);
     if (at != SIZE_MAX) {
@@ -102,13 +103,27 @@ int ptrmap_put(struct ptrmap *map, const void *p, size_t value)
     return 0;
 }
 
-int ptrmap_get(const struct ptrmap *map, const void *p, size_t *value)
+int ptrmap_get(const struct ptrmap *map, const void *p, struct ptrmap_val *out)
 {
     size_t i = find(map, (uintptr_t)p);
     if (i == SIZE_MAX)
         return 0;
-    *value = map->values[i];
+    *out = map->values[i];
     return 1;
+}
+
+size_t ptrmap_next(const struct ptrmap *map, size_t cursor, const void **key,
+                   struct ptrmap_val *out)
+{
+    for (size_t i = cursor; i < map->capacity; i++) {
+        uintptr_t k = map->keys[i];
+        if (k != SLOT_EMPTY && k != SLOT_DELETED) {
+            *key = (const void *)k;
+            *out = map->values[i];
+            return i + 1;
+        }
+    }
+    return 0;
 }
 
 int ptrmap_remove(struct ptrmap *map, const void *p)

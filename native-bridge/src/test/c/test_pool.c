@@ -387,11 +387,12 @@ static void test_double_free_detected_in_debug_mode(void)
     int64_t used = dynoffheap_used(p);
     int64_t releases = atomic_load(&fj.release_calls);
     dynoffheap_free(p, a);
-    CHECK(error_contains(p, "not a live allocation"));
+    CHECK(error_contains(p, "was already freed (double free): allocated at "));
     CHECK_EQ(dynoffheap_used(p), used);
     CHECK_EQ(atomic_load(&fj.release_calls), releases);
     CHECK(dynoffheap_realloc(p, a, 10) == NULL);
-    CHECK(error_contains(p, "not a live allocation"));
+    CHECK(error_contains(p, "realloc: "));
+    CHECK(error_contains(p, "was already freed (double free)"));
     CHECK_EQ(dynoffheap_used(p), used);
     dynoffheap_free(p, keep);
     CHECK_EQ(dynoffheap_used(p), 0);
@@ -1224,7 +1225,7 @@ static void test_sized_misuse_detected_in_debug_mode(void)
     CHECK_EQ(used, 64 + 80);
 
     dynoffheap_free_sized(p, gone, 32); /* double free */
-    CHECK(error_contains(p, "not a live allocation"));
+    CHECK(error_contains(p, "was already freed (double free)"));
     dynoffheap_free_sized(p, s, 48); /* wrong size */
     CHECK(error_contains(p, "sized allocation of another size"));
     dynoffheap_free_sized(p, hd, 64); /* memory from dynoffheap_alloc */
@@ -1252,7 +1253,7 @@ static void test_sized_misuse_detected_in_debug_mode(void)
     CHECK_EQ(dynoffheap_used(p), 0);
     dynoffheap_free_sized(p, w, 200);
     CHECK(error_contains(p, "free_sized: "));
-    CHECK(error_contains(p, "not a live allocation"));
+    CHECK(error_contains(p, "was already freed (double free)"));
     CHECK_EQ(dynoffheap_used(p), 0);
     CHECK_EQ(misuses(h1, "free_sized: "), 7);
     CHECK_EQ(misuses(h2, "not a live allocation"), 1);
@@ -1813,6 +1814,248 @@ static void test_close_races_allocating_threads(void)
 
 /* ------------------------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------------------------ */
+/* Debug mode: where allocations and frees were made                                     */
+/* ------------------------------------------------------------------------------------ */
+
+/* Stands for native operators: exported functions (the test binary is linked with
+ * -rdynamic), so the sites dladdr finds carry their names. Each keeps its pool call out of
+ * tail position (NOT_TAIL), as a tail call would make the site its caller's. */
+#define NOT_TAIL() __asm__ volatile("" ::: "memory")
+#define SITE_FN __attribute__((noinline, used))
+
+SITE_FN void *dbgsite_make_rows(dynoffheap_pool *p, size_t n)
+{
+    void *r = dynoffheap_alloc(p, n);
+    NOT_TAIL();
+    return r;
+}
+
+SITE_FN void *dbgsite_make_index(dynoffheap_pool *p, size_t n)
+{
+    void *r = dynoffheap_alloc_sized(p, n);
+    NOT_TAIL();
+    return r;
+}
+
+SITE_FN void dbgsite_drop_rows(dynoffheap_pool *p, void *rows)
+{
+    dynoffheap_free(p, rows);
+    NOT_TAIL();
+}
+
+SITE_FN void dbgsite_drop_rows_again(dynoffheap_pool *p, void *rows)
+{
+    dynoffheap_free(p, rows);
+    NOT_TAIL();
+}
+
+SITE_FN void dbgsite_drop_index(dynoffheap_pool *p, void *index, size_t n)
+{
+    dynoffheap_free_sized(p, index, n);
+    NOT_TAIL();
+}
+
+/* Twelve distinct sites (the sizes differ so the compiler cannot fold them into one). */
+#define SITE_N(k)                                                                         \
+    SITE_FN void *dbgsite_many_##k(dynoffheap_pool *p)                                    \
+    {                                                                                     \
+        void *r = dynoffheap_alloc_sized(p, 16 * (k));                                    \
+        NOT_TAIL();                                                                       \
+        return r;                                                                         \
+    }
+SITE_N(1) SITE_N(2) SITE_N(3) SITE_N(4) SITE_N(5) SITE_N(6)
+SITE_N(7) SITE_N(8) SITE_N(9) SITE_N(10) SITE_N(11) SITE_N(12)
+
+/* The pool's leak report ("" when it made none), NUL-terminated in buf. */
+static int64_t leak_report(int64_t handle, char *buf, size_t len)
+{
+    int64_t n = dynoffheap_bridge_pool_leak_report(handle, buf, (int64_t)len);
+    CHECK_EQ(dynoffheap_bridge_pool_leak_report(handle, NULL, 0), n);
+    return n;
+}
+
+static int text_has(const char *text, const char *needle)
+{
+    if (strstr(text, needle) != NULL)
+        return 1;
+    fprintf(stderr, "    text \"%s\" lacks \"%s\"\n", text, needle);
+    return 0;
+}
+
+static void test_leak_report_names_allocation_sites(void)
+{
+    fj_reset();
+    int was = debug_mode(1);
+    int64_t h = fj_pool(1, MiB);
+    dynoffheap_pool *p = pool_at(h);
+    void *rows[3];
+    for (int i = 0; i < 3; i++)
+        rows[i] = dbgsite_make_rows(p, 64); /* 80 bytes charged each */
+    void *index = dbgsite_make_index(p, 4000);
+    void *freed = dbgsite_make_rows(p, 1000);
+    dbgsite_drop_rows(p, freed);
+    CHECK(dynoffheap_reserve(p, 512) == 0);
+    CHECK(rows[2] != NULL && index != NULL);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 3 * 80 + 4000 + 512);
+
+    char report[4096];
+    int64_t n = leak_report(h, report, sizeof report);
+    CHECK_EQ(n, (int64_t)strlen(report));
+    CHECK(text_has(report, "4 live allocation(s) of 4240 bytes, by the site that allocated "
+                           "them (debug mode), largest first:\n"));
+    CHECK(text_has(report, "\n    4000 bytes in 1 allocation(s) at dbgsite_make_index+0x"));
+    CHECK(text_has(report, "\n    240 bytes in 3 allocation(s) at dbgsite_make_rows+0x"));
+    CHECK(text_has(report, " (dynoffheap_tests")); /* the library: this executable */
+    CHECK(strstr(report, "dbgsite_make_index") < strstr(report, "dbgsite_make_rows"));
+    CHECK(text_has(report, "\n    512 bytes taken with dynoffheap_reserve (no site is recorded)"));
+    char cut[40];
+    CHECK_EQ(leak_report(h, cut, sizeof cut), n);
+    CHECK_EQ(strlen(cut), sizeof cut - 1);
+
+    for (int i = 0; i < 3; i++) /* frees after close still work */
+        dynoffheap_free(p, rows[i]);
+    dynoffheap_free_sized(p, index, 4000);
+    CHECK_EQ(dynoffheap_used(p), 512);
+    debug_mode(was);
+}
+
+static void test_leak_report_keeps_the_largest_ten_sites(void)
+{
+    fj_reset();
+    int was = debug_mode(1);
+    int64_t h = fj_pool(1, MiB);
+    dynoffheap_pool *p = pool_at(h);
+    void *(*const fns[12])(dynoffheap_pool *) = {
+        dbgsite_many_1, dbgsite_many_2, dbgsite_many_3, dbgsite_many_4,
+        dbgsite_many_5, dbgsite_many_6, dbgsite_many_7, dbgsite_many_8,
+        dbgsite_many_9, dbgsite_many_10, dbgsite_many_11, dbgsite_many_12};
+    void *blocks[12];
+    for (int k = 0; k < 12; k++)
+        blocks[k] = fns[k](p);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 16 * 78);
+    char report[4096];
+    leak_report(h, report, sizeof report);
+    CHECK(text_has(report, "12 live allocation(s) of 1248 bytes"));
+    CHECK(text_has(report, "\n    192 bytes in 1 allocation(s) at dbgsite_many_12+0x"));
+    CHECK(text_has(report, "\n    48 bytes in 1 allocation(s) at dbgsite_many_3+0x"));
+    CHECK(strstr(report, "dbgsite_many_2+") == NULL && strstr(report, "dbgsite_many_1+") == NULL);
+    CHECK(text_has(report, "\n    ... and 2 more site(s): 48 bytes in 2 allocation(s)"));
+    for (int k = 0; k < 12; k++)
+        dynoffheap_free_sized(p, blocks[k], 16 * (size_t)(k + 1));
+    CHECK_EQ(dynoffheap_used(p), 0);
+
+    /* Without debug mode, and without a leak, there is no report. */
+    debug_mode(0);
+    int64_t plain = fj_pool(2, MiB);
+    void *kept = dbgsite_make_rows(pool_at(plain), 64);
+    CHECK(dynoffheap_bridge_pool_close(plain) > 0);
+    CHECK_EQ(leak_report(plain, report, sizeof report), 0);
+    CHECK_EQ(strlen(report), 0);
+    dynoffheap_free(pool_at(plain), kept);
+    debug_mode(1);
+    int64_t clean = fj_pool(3, MiB);
+    dbgsite_drop_rows(pool_at(clean), dbgsite_make_rows(pool_at(clean), 64));
+    CHECK_EQ(dynoffheap_bridge_pool_close(clean), 0);
+    CHECK_EQ(leak_report(clean, report, sizeof report), 0);
+    /* A pool made with pool_create_debug runs in debug mode whatever the default. */
+    debug_mode(0);
+    int64_t forced = dynoffheap_bridge_pool_create_debug(4, MiB);
+    kept = dbgsite_make_index(pool_at(forced), 100);
+    CHECK_EQ(dynoffheap_bridge_pool_close(forced), 100);
+    leak_report(forced, report, sizeof report);
+    CHECK(text_has(report, "100 bytes in 1 allocation(s) at dbgsite_make_index+0x"));
+    dynoffheap_free_sized(pool_at(forced), kept, 100);
+    debug_mode(was);
+}
+
+static void test_double_free_names_allocation_and_first_free(void)
+{
+    fj_reset();
+    int was = debug_mode(1);
+    int64_t h = fj_pool(1, MiB);
+    dynoffheap_pool *p = pool_at(h);
+    void *a = dbgsite_make_rows(p, 100);
+    dbgsite_drop_rows(p, a);
+    dbgsite_drop_rows_again(p, a);
+    CHECK(error_contains(p, "free: 0x"));
+    CHECK(error_contains(p, " was already freed (double free): allocated at dbgsite_make_rows+0x"));
+    CHECK(error_contains(p, ", first freed at dbgsite_drop_rows+0x"));
+    CHECK(error_contains(p, " (pool '1')"));
+    CHECK_EQ(misuses(h, "first freed at dbgsite_drop_rows+0x"), 1);
+
+    /* Sized: a wrong size names the allocation; a second free names the first one. */
+    char *s = dbgsite_make_index(p, 200);
+    dbgsite_drop_index(p, s, 100);
+    CHECK(error_contains(p, "free_sized: 0x"));
+    CHECK(error_contains(p, "is a sized allocation of another size: 200 bytes, freed with "
+                            "size 100; allocated at dbgsite_make_index+0x"));
+    CHECK_EQ(dynoffheap_used(p), 200);
+    dbgsite_drop_index(p, s, 200);
+    dynoffheap_free_sized(p, s, 200);
+    CHECK(error_contains(p, "was already freed (double free): allocated at "
+                            "dbgsite_make_index+0x"));
+    CHECK(error_contains(p, "first freed at dbgsite_drop_index+0x"));
+    /* The other kind's free names where the block came from. */
+    void *hd = dbgsite_make_rows(p, 64);
+    dbgsite_drop_index(p, hd, 64);
+    CHECK(error_contains(p, "came from dynoffheap_alloc"));
+    CHECK(error_contains(p, "allocated at dbgsite_make_rows+0x"));
+    dbgsite_drop_rows(p, hd);
+    CHECK_EQ(dynoffheap_used(p), 0);
+    CHECK_EQ(misuses(h, NULL), 4);
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 0);
+
+    /* Without debug mode the text stays the fast path's (no sites). */
+    debug_mode(0);
+    int64_t h2 = fj_pool(2, MiB);
+    void *b = dbgsite_make_rows(pool_at(h2), 100);
+    dbgsite_drop_rows(pool_at(h2), b);
+    dbgsite_drop_rows_again(pool_at(h2), b);
+    CHECK(error_contains(pool_at(h2), "was already freed (double free) (pool '2')"));
+    CHECK_EQ(dynoffheap_bridge_pool_close(h2), 0);
+    debug_mode(was);
+}
+
+/* A thread the JVM did not start allocates, leaks and frees twice. */
+struct site_thread {
+    dynoffheap_pool *pool;
+    void *leaked;
+};
+
+static void *site_thread_main(void *arg)
+{
+    struct site_thread *t = arg;
+    t->leaked = dbgsite_make_index(t->pool, 3000);
+    void *a = dbgsite_make_rows(t->pool, 48);
+    dbgsite_drop_rows(t->pool, a);
+    dbgsite_drop_rows_again(t->pool, a);
+    return NULL;
+}
+
+static void test_sites_from_a_thread_the_jvm_did_not_start(void)
+{
+    fj_reset();
+    int was = debug_mode(1);
+    int64_t h = fj_pool(1, MiB);
+    struct site_thread t = {pool_at(h), NULL};
+    pthread_t tid;
+    CHECK(pthread_create(&tid, NULL, site_thread_main, &t) == 0);
+    pthread_join(tid, NULL);
+    CHECK(t.leaked != NULL);
+    char first[DYNOFFHEAP_ERROR_MAX];
+    CHECK_EQ(dynoffheap_bridge_pool_misuses(h, first, sizeof first), 1);
+    CHECK(text_has(first, "was already freed (double free): allocated at dbgsite_make_rows+0x"));
+    CHECK(text_has(first, "first freed at dbgsite_drop_rows+0x"));
+    CHECK_EQ(dynoffheap_bridge_pool_close(h), 3000);
+    char report[1024];
+    leak_report(h, report, sizeof report);
+    CHECK(text_has(report, "1 live allocation(s) of 3000 bytes"));
+    CHECK(text_has(report, "\n    3000 bytes in 1 allocation(s) at dbgsite_make_index+0x"));
+    dynoffheap_free_sized(pool_at(h), t.leaked, 3000);
+    debug_mode(was);
+}
+
 int main(void)
 {
     static const struct tk_test tests[] = {
@@ -1857,6 +2100,10 @@ int main(void)
         {"thread exit hands over records", test_thread_exit_hands_over_records},
         {"one thread, two pools", test_one_thread_two_pools},
         {"close races allocating threads", test_close_races_allocating_threads},
+        {"leak report names allocation sites", test_leak_report_names_allocation_sites},
+        {"leak report keeps the largest ten sites", test_leak_report_keeps_the_largest_ten_sites},
+        {"double free names allocation and first free", test_double_free_names_allocation_and_first_free},
+        {"sites from a thread the JVM did not start", test_sites_from_a_thread_the_jvm_did_not_start},
     };
     return tk_run(tests, sizeof tests / sizeof tests[0]);
 }

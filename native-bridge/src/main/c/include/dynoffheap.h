@@ -79,8 +79,8 @@
  *     dynoffheap_free_sized: a second free, a wrong size, a foreign pointer (such sized
  *     allocations are recorded in a map in any mode).
  * Caught only in debug mode (dynoffheap_bridge_set_debug, or DYNOFFHEAP_DEBUG=1 in the
- * environment), which keeps a map of every live allocation and checks it before reading
- * any memory:
+ * environment; the Java side's spark.dynoffheap.debug for a task's pools), which keeps a
+ * map of every live allocation and checks it before reading any memory:
  *   - a second dynoffheap_free_sized, or one with a wrong size, given a size below
  *     DYNOFFHEAP_TRACKED_SIZE (without debug mode malloc itself may abort the process, and
  *     a wrong size charges the pool the wrong amount), and a double dynoffheap_free of
@@ -89,6 +89,19 @@
  * Never caught: writes out of bounds, use after free, a free of a pointer whose 16 bytes
  * in front are not readable memory (the start of an mmap, say), and a call still running
  * on a pool while more than 4096 other pools are closed.
+ *
+ * What debug mode records
+ * -----------------------
+ * Where each allocation was made: the return address of the pool call, which is in the
+ * caller's own code because the wrappers below are always inlined (a call from a function
+ * that returns the result directly may be compiled as a tail call; the site is then that
+ * function's caller). A refused free names where the block was allocated, a double free
+ * also where it was first freed (while that free is among the pool's last 256), and a pool
+ * closed with live allocations leaves a leak report that groups them by site, largest
+ * first (see dynoffheap_bridge_pool_leak_report in dynoffheap_bridge.h). A site reads
+ * "symbol+0xoffset (library)" when the symbol is exported (a shared library's global
+ * functions; an executable's only when linked with -rdynamic), else "library+0xoffset"
+ * from the library's load address, for `addr2line -f -e library 0xoffset`.
  */
 #ifndef DYNOFFHEAP_H
 #define DYNOFFHEAP_H
@@ -98,6 +111,14 @@
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/* The wrappers are inlined even without optimisation, so that the pool call's return
+ * address, which debug mode records as the allocation's site, is in the caller's code. */
+#if defined(__GNUC__) || defined(__clang__)
+#define DYNOFFHEAP_INLINE static inline __attribute__((always_inline))
+#else
+#define DYNOFFHEAP_INLINE static inline
 #endif
 
 /* Version of the layout of struct dynoffheap_pool_ops. Existing members never move or
@@ -172,7 +193,7 @@ static inline int dynoffheap_abi_compatible(const dynoffheap_pool *pool)
  * too large to account for, when the JVM denies the reservation, or when malloc fails;
  * dynoffheap_last_error() then tells why. The memory is uninitialised.
  */
-static inline void *dynoffheap_alloc(dynoffheap_pool *pool, size_t size)
+DYNOFFHEAP_INLINE void *dynoffheap_alloc(dynoffheap_pool *pool, size_t size)
 {
     return pool != NULL ? pool->ops->alloc(pool, size) : NULL;
 }
@@ -181,7 +202,7 @@ static inline void *dynoffheap_alloc(dynoffheap_pool *pool, size_t size)
  * Like dynoffheap_alloc() with an alignment that is a power of two no larger than
  * DYNOFFHEAP_MAX_ALIGNMENT (alignments below 16 give 16). Another alignment: NULL.
  */
-static inline void *dynoffheap_alloc_aligned(dynoffheap_pool *pool, size_t alignment, size_t size)
+DYNOFFHEAP_INLINE void *dynoffheap_alloc_aligned(dynoffheap_pool *pool, size_t alignment, size_t size)
 {
     return pool != NULL ? pool->ops->alloc_aligned(pool, alignment, size) : NULL;
 }
@@ -192,7 +213,7 @@ static inline void *dynoffheap_alloc_aligned(dynoffheap_pool *pool, size_t align
  * the result is NULL and `ptr` stays valid and unchanged. The alignment of an aligned
  * allocation is kept.
  */
-static inline void *dynoffheap_realloc(dynoffheap_pool *pool, void *ptr, size_t size)
+DYNOFFHEAP_INLINE void *dynoffheap_realloc(dynoffheap_pool *pool, void *ptr, size_t size)
 {
     return pool != NULL ? pool->ops->realloc(pool, ptr, size) : NULL;
 }
@@ -202,7 +223,7 @@ static inline void *dynoffheap_realloc(dynoffheap_pool *pool, void *ptr, size_t 
  * no-op. A pointer that is not a live allocation of this pool is refused and reported
  * (see "What misuse is caught"), and nothing is freed.
  */
-static inline void dynoffheap_free(dynoffheap_pool *pool, void *ptr)
+DYNOFFHEAP_INLINE void dynoffheap_free(dynoffheap_pool *pool, void *ptr)
 {
     if (pool != NULL)
         pool->ops->free(pool, ptr);
@@ -213,7 +234,7 @@ static inline void dynoffheap_free(dynoffheap_pool *pool, void *ptr)
  * the pool charges exactly `size`. Returns NULL as dynoffheap_alloc() does. Free it with
  * dynoffheap_free_sized() and the same size; there is no sized realloc.
  */
-static inline void *dynoffheap_alloc_sized(dynoffheap_pool *pool, size_t size)
+DYNOFFHEAP_INLINE void *dynoffheap_alloc_sized(dynoffheap_pool *pool, size_t size)
 {
     return pool != NULL ? pool->ops->alloc_sized(pool, size) : NULL;
 }
@@ -222,7 +243,7 @@ static inline void *dynoffheap_alloc_sized(dynoffheap_pool *pool, size_t size)
  * dynoffheap_alloc_sized() with an alignment as dynoffheap_alloc_aligned() takes (a
  * power of two up to DYNOFFHEAP_MAX_ALIGNMENT; below 16 gives 16). Charges `size`.
  */
-static inline void *dynoffheap_alloc_sized_aligned(dynoffheap_pool *pool, size_t alignment,
+DYNOFFHEAP_INLINE void *dynoffheap_alloc_sized_aligned(dynoffheap_pool *pool, size_t alignment,
                                                    size_t size)
 {
     return pool != NULL ? pool->ops->alloc_sized_aligned(pool, alignment, size) : NULL;
@@ -235,7 +256,7 @@ static inline void *dynoffheap_alloc_sized_aligned(dynoffheap_pool *pool, size_t
  * free, a wrong size and a foreign pointer only in debug mode (see "What misuse is
  * caught"). A refused free is reported and frees nothing.
  */
-static inline void dynoffheap_free_sized(dynoffheap_pool *pool, void *ptr, size_t size)
+DYNOFFHEAP_INLINE void dynoffheap_free_sized(dynoffheap_pool *pool, void *ptr, size_t size)
 {
     if (pool != NULL)
         pool->ops->free_sized(pool, ptr, size);
@@ -246,7 +267,7 @@ static inline void dynoffheap_free_sized(dynoffheap_pool *pool, void *ptr, size_
  * as used. Returns 0 on success and nonzero when the reservation was denied or the
  * arguments are invalid (negative bytes, closed pool); see dynoffheap_last_error().
  */
-static inline int dynoffheap_reserve(dynoffheap_pool *pool, int64_t bytes)
+DYNOFFHEAP_INLINE int dynoffheap_reserve(dynoffheap_pool *pool, int64_t bytes)
 {
     return pool != NULL ? pool->ops->reserve(pool, bytes) : -1;
 }
@@ -255,7 +276,7 @@ static inline int dynoffheap_reserve(dynoffheap_pool *pool, int64_t bytes)
  * Gives back bytes taken with dynoffheap_reserve(). Releasing more than is currently
  * reserved that way is reported as an error and changes nothing.
  */
-static inline void dynoffheap_release(dynoffheap_pool *pool, int64_t bytes)
+DYNOFFHEAP_INLINE void dynoffheap_release(dynoffheap_pool *pool, int64_t bytes)
 {
     if (pool != NULL)
         pool->ops->release(pool, bytes);

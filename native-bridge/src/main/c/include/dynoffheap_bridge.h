@@ -80,14 +80,32 @@ void dynoffheap_bridge_set_callbacks(dynoffheap_reserve_cb reserve, dynoffheap_r
  */
 int64_t dynoffheap_bridge_pool_create(int64_t pool_id, int64_t block_size);
 
+/* As dynoffheap_bridge_pool_create(), and the pool runs in debug mode whatever
+ * dynoffheap_bridge_set_debug() and DYNOFFHEAP_DEBUG say (the Java side's per-task switch). */
+int64_t dynoffheap_bridge_pool_create_debug(int64_t pool_id, int64_t block_size);
+
 /*
  * Debug mode for pools created from now on (nonzero: on). A pool in debug mode keeps a
  * map of its live allocations, so that every misuse of a free is recognised before any
- * memory is read or freed (see "What misuse is caught" in dynoffheap.h). It costs a
- * mutex and a hash-map update per allocation and per free. The default is off, or on in
- * a build with -DDYNOFFHEAP_DEBUG; the environment variable DYNOFFHEAP_DEBUG (1 or 0),
- * read when the library creates its first pool, overrides the default, and this call
- * overrides both.
+ * memory is read or freed (see "What misuse is caught" in dynoffheap.h), and records
+ * where each allocation was made and where the last 256 frees were made:
+ *   - the site is the return address of the library's entry point (the function-table
+ *     call), i.e. a place in the native caller's code, since the wrappers of dynoffheap.h
+ *     are inlined there; a realloc moves the block's site to the realloc's caller;
+ *   - it is shown as "symbol+0xoffset (library)" through dladdr, which sees only exported
+ *     symbols: a shared library's global functions, an executable's only when it was
+ *     linked with -rdynamic. Otherwise it shows "library+0xoffset", the offset from the
+ *     object's load address (`addr2line -f -e library 0xoffset` gives the function and,
+ *     with debug info, the line); static functions always show that form;
+ *   - a refused free names where the block was allocated, and a double free also where
+ *     it was first freed while that free is among the pool's last 256;
+ *   - closing a pool with live allocations makes a leak report that groups them by site
+ *     (count and bytes, largest first, at most 10 sites; see
+ *     dynoffheap_bridge_pool_leak_report).
+ * It costs a mutex and a hash-map update per allocation and per free, and nothing on the
+ * fast path of a pool that is not in debug mode. The default is off, or on in a build with
+ * -DDYNOFFHEAP_DEBUG; the environment variable DYNOFFHEAP_DEBUG (1 or 0), read when the
+ * library creates its first pool, overrides the default, and this call overrides both.
  */
 void dynoffheap_bridge_set_debug(int32_t on);
 
@@ -152,6 +170,21 @@ int64_t dynoffheap_bridge_pool_spill(int64_t handle, int64_t bytes);
  * above. Closing a closed pool does nothing and returns 0.
  */
 int64_t dynoffheap_bridge_pool_close(int64_t handle);
+
+/*
+ * The leak report a pool in debug mode made when it was closed with live allocations or
+ * reserved bytes: a first line with the count and bytes, then one line per site, e.g.
+ *
+ *   2 live allocation(s) of 5120 bytes, by the site that allocated them (debug mode), largest first:
+ *       4112 bytes in 1 allocation(s) at build_index+0x2c (libengine.so)
+ *       1008 bytes in 1 allocation(s) at libengine.so+0x1f3a
+ *
+ * (lines after the first start with four spaces; at most 10 sites, the rest summed up in one
+ * line, and a line for bytes taken with dynoffheap_reserve). Copies it into buf (cut to
+ * fit, NUL-terminated when len > 0) and returns the length of the whole text: 0 when the
+ * pool made none (not in debug mode, nothing leaked, not closed yet, or handle 0 / stale).
+ */
+int64_t dynoffheap_bridge_pool_leak_report(int64_t handle, char *buf, int64_t len);
 
 #ifdef __cplusplus
 }
