@@ -104,6 +104,30 @@ EXPORT int32_t testops_double_free_on_thread(int64_t handle, int64_t bytes, int3
     return d.allocated ? 0 : -1;
 }
 
+struct thread_alloc {
+    int64_t handle;
+    int64_t bytes;
+    int64_t ptr;
+};
+
+static void *thread_alloc_main(void *arg)
+{
+    struct thread_alloc *a = arg;
+    a->ptr = testops_alloc(a->handle, a->bytes);
+    return NULL;
+}
+
+/* On a pthread: testops_alloc(handle, bytes), whose pointer it returns (0 on failure). */
+EXPORT int64_t testops_alloc_on_thread(int64_t handle, int64_t bytes)
+{
+    struct thread_alloc a = {handle, bytes, 0};
+    pthread_t t;
+    if (pthread_create(&t, NULL, thread_alloc_main, &a) != 0)
+        return 0;
+    pthread_join(t, NULL);
+    return a.ptr;
+}
+
 struct storm {
     dynoffheap_pool *pool;
     int per_thread;

@@ -140,8 +140,12 @@ public final class NativeBridge {
      * Switches the native library's debug mode for pools created from now on: each such
      * pool keeps a map of its live allocations, so that a second free, a wrong size and a
      * free of the other kind are refused before any memory is read (see "What misuse is
-     * caught" in {@code dynoffheap.h}). It costs a lock and a map update per native
-     * allocation and free. Off unless the environment variable DYNOFFHEAP_DEBUG=1 was set.
+     * caught" in {@code dynoffheap.h}), and records where each allocation and free was made:
+     * misuse texts name the native allocation site (and a double free the first free's), and
+     * a pool closed with live allocations has a {@link NativePool#leakReport()} grouped by
+     * site. It costs a lock and a map update per native allocation and free. Off unless the
+     * environment variable DYNOFFHEAP_DEBUG=1 was set. A single pool can be put in debug mode
+     * with {@link NativePool#NativePool(PoolReservations, long, String, boolean)}.
      *
      * @throws NativeLibraryUnavailableException when libdynoffheap cannot be loaded
      */
@@ -187,6 +191,8 @@ public final class NativeBridge {
 
     static native long dynoffheap_bridge_pool_create(long poolId, long blockSize);
 
+    static native long dynoffheap_bridge_pool_create_debug(long poolId, long blockSize);
+
     static native void dynoffheap_bridge_pool_set_name(long handle, byte[] name);
 
     static native long dynoffheap_bridge_pool_misuses(long handle, byte[] buf, long len);
@@ -206,4 +212,6 @@ public final class NativeBridge {
     static native long dynoffheap_bridge_pool_spill(long handle, long bytes);
 
     static native long dynoffheap_bridge_pool_close(long handle);
+
+    static native long dynoffheap_bridge_pool_leak_report(long handle, byte[] buf, long len);
 }

@@ -24,7 +24,10 @@ import java.util.concurrent.atomic.LongAdder;
  * texts name the pool by the name given here (the task and the memory node).
  *
  * <p>Closing releases every reserved byte to the reservations and returns the bytes that
- * native code still holds (a leak to report). Afterwards native allocations on the pool
+ * native code still holds (a leak to report). A pool in the library's debug mode (made with
+ * {@code debug} true, or while {@link NativeBridge#setDebug} is on) also records where native
+ * code made each allocation; then {@link #leakReport()} groups the bytes still held by those
+ * sites, and misuse texts name where the block was allocated and first freed. Afterwards native allocations on the pool
  * fail with "pool closed" and frees still work. The native library keeps a closed pool as
  * it is for the next 4096 pool closes in the process (its quarantine); while this
  * object's pool is in that window, {@link #used()}, {@link #lastError()} and the misuse
@@ -66,7 +69,7 @@ public final class NativePool implements AutoCloseable {
 
     /** What the getters report once the pool is closed. */
     private record ClosedState(long leaked, long peak, String lastError, Misuses misuses,
-            long closeNumber) {
+            String leakReport, long closeNumber) {
 
         /** Whether the native pool is certainly still in the library's quarantine. */
         boolean nativeReadable() {
@@ -88,15 +91,23 @@ public final class NativePool implements AutoCloseable {
         this(reservations, blockSize, null);
     }
 
+    /** A pool in the library's default mode (see {@link NativeBridge#setDebug}). */
+    public NativePool(PoolReservations reservations, long blockSize, String name) {
+        this(reservations, blockSize, name, false);
+    }
+
     /**
      * A pool that reserves from {@code reservations} in blocks of {@code blockSize} bytes;
-     * native error texts end with {@code (pool '<name>')} (null: the id).
+     * native error texts end with {@code (pool '<name>')} (null: the id). With {@code debug}
+     * the pool runs in the library's debug mode (records allocation sites for
+     * {@link #leakReport()}); without it, in the process's default mode.
      *
      * @throws IllegalArgumentException when blockSize is outside
      *         [{@link #MIN_BLOCK_SIZE}, {@link #MAX_BLOCK_SIZE}]
      * @throws NativeLibraryUnavailableException when libdynoffheap cannot be loaded
      */
-    public NativePool(PoolReservations reservations, long blockSize, String name) {
+    public NativePool(PoolReservations reservations, long blockSize, String name,
+            boolean debug) {
         this.reservations = Objects.requireNonNull(reservations, "reservations");
         if (blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE) {
             throw new IllegalArgumentException("blockSize " + blockSize + " is outside ["
@@ -105,7 +116,8 @@ public final class NativePool implements AutoCloseable {
         NativeBridge.load();
         this.id = NEXT_ID.getAndIncrement();
         this.blockSize = blockSize;
-        long created = NativeBridge.dynoffheap_bridge_pool_create(id, blockSize);
+        long created = debug ? NativeBridge.dynoffheap_bridge_pool_create_debug(id, blockSize)
+                : NativeBridge.dynoffheap_bridge_pool_create(id, blockSize);
         if (created == 0) {
             throw new IllegalStateException("dynoffheap_bridge_pool_create(" + id + ", "
                     + blockSize + ") failed");
@@ -185,6 +197,17 @@ public final class NativePool implements AutoCloseable {
         return currentMisuses().first();
     }
 
+    /**
+     * Where the bytes native code still held at close were allocated, grouped by native site
+     * ("symbol+0xoffset (library)"), largest first, one line per site: made by a pool in debug
+     * mode that was closed with live allocations; "" otherwise (also before close). See
+     * {@code dynoffheap_bridge_pool_leak_report} in {@code dynoffheap_bridge.h}.
+     */
+    public String leakReport() {
+        ClosedState closed = closedState;
+        return closed != null ? closed.leakReport() : "";
+    }
+
     /** The throwable of the most recent denied reservation, or null. */
     public Throwable lastDenial() {
         return lastDenial.get();
@@ -239,11 +262,12 @@ public final class NativePool implements AutoCloseable {
         String error = readLastError();
         long leaked = NativeBridge.dynoffheap_bridge_pool_close(handle); // calls release()
         Misuses misuses = readMisuses();
+        String leakReport = leaked != 0 ? readLeakReport() : "";
         long closeNumber = CLOSES.incrementAndGet();
         BridgeCallbacks.unregister(this);
         String finalError = "pool closed" + (error.isEmpty() ? "" : "; last error before: " + error);
         closedState = new ClosedState(leaked, Math.max(peak, leaked), finalError, misuses,
-                closeNumber);
+                leakReport, closeNumber);
         synchronized (this) {
             notifyAll();
         }
@@ -256,8 +280,9 @@ public final class NativePool implements AutoCloseable {
         boolean first = !closing.get();
         long leaked = closeAndReportLeaks();
         if (first && leaked != 0) {
+            String report = leakReport();
             LOG.log(Level.WARNING, "dynoffheap pool {0} closed with {1} bytes still allocated "
-                    + "by native code", id, leaked);
+                    + "by native code{2}", id, leaked, report.isEmpty() ? "" : ": " + report);
         }
     }
 
@@ -304,6 +329,17 @@ public final class NativePool implements AutoCloseable {
         byte[] buf = new byte[ERROR_BUFFER_BYTES];
         long length = NativeBridge.dynoffheap_bridge_pool_last_error(handle, buf, buf.length);
         return text(buf, length);
+    }
+
+    /** The library's leak report of this (just closed) pool, "" when it made none. */
+    private String readLeakReport() {
+        long length = NativeBridge.dynoffheap_bridge_pool_leak_report(handle, null, 0);
+        if (length <= 0) {
+            return "";
+        }
+        byte[] buf = new byte[(int) Math.min(length + 1, 1 << 20)];
+        long whole = NativeBridge.dynoffheap_bridge_pool_leak_report(handle, buf, buf.length);
+        return text(buf, whole);
     }
 
     private Misuses currentMisuses() {

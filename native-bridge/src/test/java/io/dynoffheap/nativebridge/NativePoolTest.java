@@ -86,8 +86,10 @@ class NativePoolTest {
                 assertEquals(0, TestOps.testops_double_free_on_thread(pool.handle(), 64, 1));
                 assertEquals(1, pool.misuses());
                 assertTrue(pool.firstMisuse().startsWith("free_sized: "), pool.firstMisuse());
-                assertTrue(pool.firstMisuse().contains("not a live allocation"),
-                        pool.firstMisuse());
+                assertTrue(pool.firstMisuse().contains("was already freed (double free): "
+                        + "allocated at libdynoffheap_testops.so+0x"), pool.firstMisuse());
+                assertTrue(pool.firstMisuse().contains(", first freed at "
+                        + "libdynoffheap_testops.so+0x"), pool.firstMisuse());
                 assertEquals(0, pool.used());
                 long p = TestOps.testops_alloc_sized(pool.handle(), 500);
                 TestOps.testops_free_sized(pool.handle(), p, 400); // wrong size: refused
@@ -98,6 +100,46 @@ class NativePoolTest {
                 TestOps.testops_free_sized(pool.handle(), p, 500);
                 assertEquals(0, pool.closeAndReportLeaks());
             }
+        } finally {
+            NativeBridge.setDebug(debugBefore);
+        }
+        assertEquals(0, jvm.total.get());
+        assertEquals(0, jvm.badCalls.get());
+    }
+
+    /**
+     * A pool in debug mode closed with live native allocations (one made on a JVM thread, one
+     * on a pthread) reports the native function that made them; one not in debug mode does
+     * not, and the memory can still be freed after close.
+     */
+    @Test
+    void aDebugPoolsLeakReportNamesTheNativeAllocationSite() {
+        CountingReservations jvm = new CountingReservations();
+        boolean debugBefore = NativeBridge.isDebug();
+        try {
+            NativeBridge.setDebug(false);
+            NativePool pool = new NativePool(jvm, MiB, "task-5/engine", true);
+            long onJvmThread = TestOps.testops_alloc(pool.handle(), 1000);
+            long onPthread = TestOps.testops_alloc_on_thread(pool.handle(), 3000);
+            assertNotEquals(0, onJvmThread);
+            assertNotEquals(0, onPthread);
+            assertEquals("", pool.leakReport(), "no report before close");
+            assertEquals(4000 + 2 * HEADER, pool.closeAndReportLeaks());
+            String report = pool.leakReport();
+            assertTrue(report.startsWith("2 live allocation(s) of 4032 bytes, by the site that "
+                    + "allocated them (debug mode), largest first:\n"), report);
+            assertTrue(report.contains("\n    4032 bytes in 2 allocation(s) at testops_alloc+0x"),
+                    report);
+            assertTrue(report.contains(" (libdynoffheap_testops.so)"), report);
+            TestOps.testops_free(pool.handle(), onJvmThread);
+            TestOps.testops_free(pool.handle(), onPthread);
+            assertEquals(0, pool.used());
+
+            NativePool plain = new NativePool(jvm, MiB, "task-5/plain");
+            long kept = TestOps.testops_alloc(plain.handle(), 100);
+            assertEquals(100 + HEADER, plain.closeAndReportLeaks());
+            assertEquals("", plain.leakReport(), "not in debug mode: no sites");
+            TestOps.testops_free(plain.handle(), kept);
         } finally {
             NativeBridge.setDebug(debugBefore);
         }

@@ -50,6 +50,9 @@ final class TestOps {
      */
     static native int testops_double_free_on_thread(long handle, long bytes, int sized);
 
+    /** On a pthread: {@link #testops_alloc}; returns the pointer, 0 on failure. */
+    static native long testops_alloc_on_thread(long handle, long bytes);
+
     /** Runs pthreads that allocate; returns the successful allocations, -1 on error. */
     static native long testops_thread_storm(long handle, int threads, int perThread, long bytes,
             int hold);
