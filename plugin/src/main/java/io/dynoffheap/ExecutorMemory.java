@@ -38,7 +38,8 @@ import org.slf4j.LoggerFactory;
  * the task is registered for idle reclaim ({@link IdleReclaim}) while it is open.
  *
  * <p>In debug mode (spark.dynoffheap.debug) the task's tree records where each reservation was
- * made, and the leak report prints it.
+ * made, the task's native pools run in libdynoffheap's debug mode (they record the native code
+ * that made each allocation), and the leak report prints both.
  *
  * <p>All settings come from the executor's SparkConf, never from thread-local SQL state, so RDD
  * jobs and SQL jobs behave the same.
@@ -129,7 +130,8 @@ public final class ExecutorMemory {
     if (settings.debug()) {
       consumer.root().recordReservationSites();
     }
-    TaskNativeMemory task = new TaskNativeMemory(id, consumer, plan, settings.reservationBlock());
+    TaskNativeMemory task = new TaskNativeMemory(id, consumer, plan, settings.reservationBlock(),
+        settings.debug());
     tasks.put(id, task);
     if (settings.dynamicSizing()) {
       ladder.idle().register(task);

@@ -31,14 +31,25 @@ public final class TaskNativeMemory implements IdleMemory {
   private final TreeMemoryConsumer consumer;
   private final MemoryPlan plan;
   private final long reservationBlock;
+  private final boolean debug;
   private final List<TaskScoped> resources = new CopyOnWriteArrayList<>();
 
   TaskNativeMemory(long taskAttemptId, TreeMemoryConsumer consumer, MemoryPlan plan,
       long reservationBlock) {
+    this(taskAttemptId, consumer, plan, reservationBlock, false);
+  }
+
+  /**
+   * With {@code debug} (spark.dynoffheap.debug) the task's native pools run in libdynoffheap's
+   * debug mode: their leak reports name the native code that allocated the bytes still held.
+   */
+  TaskNativeMemory(long taskAttemptId, TreeMemoryConsumer consumer, MemoryPlan plan,
+      long reservationBlock, boolean debug) {
     this.taskAttemptId = taskAttemptId;
     this.consumer = consumer;
     this.plan = plan;
     this.reservationBlock = reservationBlock;
+    this.debug = debug;
   }
 
   public long taskAttemptId() {
@@ -78,6 +89,11 @@ public final class TaskNativeMemory implements IdleMemory {
   /** The block size in which pools reserve (spark.gluten.memory.reservationBlockSize). */
   public long reservationBlock() {
     return reservationBlock;
+  }
+
+  /** Whether the task's native pools record native allocation sites (spark.dynoffheap.debug). */
+  public boolean debug() {
+    return debug;
   }
 
   /** Bytes freed by spills in this task so far. */

@@ -34,6 +34,10 @@ import org.slf4j.LoggerFactory;
  *       reclaims idle memory; not from inside the pool's own reservation on the same thread.
  *   <li>Task end: the pool is closed; bytes native code still holds are reported as a leak of
  *       the node, and every reserved block goes back. Misuses that no call saw are logged.
+ *   <li>Debug mode (spark.dynoffheap.debug): the pool runs in libdynoffheap's debug mode, so
+ *       the leak names the native sites that allocated the bytes still held (the library's
+ *       leak report, see {@code dynoffheap_bridge.h}), and a misuse text names where the block
+ *       was allocated and first freed.
  * </ul>
  */
 public final class TaskPool implements TaskScoped {
@@ -46,7 +50,8 @@ public final class TaskPool implements TaskScoped {
 
   TaskPool(TaskNativeMemory task, String name) {
     this.node = task.newNode(name, TreeNode.UNLIMITED, this::spill);
-    this.pool = new NativePool(new NodeReservations(), task.reservationBlock(), node.path());
+    this.pool = new NativePool(new NodeReservations(), task.reservationBlock(), node.path(),
+        task.debug());
   }
 
   /** The handle native code turns into a pool with {@code dynoffheap_pool_from_handle()}. */
@@ -108,9 +113,10 @@ public final class TaskPool implements TaskScoped {
   private String misuseReport(long misuses) {
     return "native code misused memory node '" + node.path() + "': " + misuses
         + " call(s) refused by libdynoffheap, the first: " + pool.firstMisuse()
-        + ". Fix the native code's frees; with DYNOFFHEAP_DEBUG=1 in the executor's environment"
-        + " (spark.executorEnv.DYNOFFHEAP_DEBUG=1) the library also catches the misuse its fast"
-        + " path cannot see (see dynoffheap.h)";
+        + ". Fix the native code's frees; with spark.dynoffheap.debug=true (or DYNOFFHEAP_DEBUG=1"
+        + " in the executor's environment, spark.executorEnv.DYNOFFHEAP_DEBUG=1) the library also"
+        + " catches the misuse its fast path cannot see and names where the block was allocated"
+        + " and first freed (see dynoffheap.h)";
   }
 
   @Override
@@ -120,9 +126,12 @@ public final class TaskPool implements TaskScoped {
       LOG.error(misuseReport(misuses));
     }
     long leaked = pool.closeAndReportLeaks();
-    return leaked > 0
-        ? List.of(new MemoryLeak(node.path() + " (native allocations not freed)", leaked))
-        : List.of();
+    if (leaked <= 0) {
+      return List.of();
+    }
+    String report = pool.leakReport();
+    return List.of(new MemoryLeak(node.path() + " (native allocations not freed)", leaked,
+        report.isEmpty() ? "" : "; native " + report));
   }
 
   @Override

@@ -176,6 +176,40 @@ class TaskPoolTest {
     assertEquals(0, tmm.getMemoryConsumptionForThisTask());
   }
 
+  /**
+   * spark.dynoffheap.debug: the task's pools run in libdynoffheap's debug mode, and a live native
+   * allocation at task end is reported with the native site that made it (here JNA's call stub,
+   * the native code that calls the pool in this test; the C tests and NativePoolTest pin a named
+   * native function) through the task's leak.
+   */
+  @Test
+  void inDebugModeALeakNamesTheNativeSiteThatAllocatedIt() {
+    TreeMemoryConsumer debugConsumer =
+        TreeMemoryConsumer.dynamic(tmm, "task-4", BLOCK, ladder, new MemoryStats());
+    TaskNativeMemory debugTask = new TaskNativeMemory(4, debugConsumer,
+        MemoryPlan.of(PluginSettings.from(new SparkConf(false)), 26 * MIB, 1, 1), BLOCK, true);
+    TaskPool debugPool = debugTask.newPool("native-op");
+    long ptr = alloc(debugPool, 5000);
+    List<MemoryLeak> leaks = debugTask.close();
+    assertEquals(1, leaks.size(), leaks.toString());
+    MemoryLeak leak = leaks.get(0);
+    assertEquals(5016, leak.bytes());
+    assertTrue(leak.sites().startsWith("; native 1 live allocation(s) of 5016 bytes, by the site "
+        + "that allocated them (debug mode), largest first:\n    5016 bytes in 1 allocation(s) "
+        + "at "), leak.sites());
+    assertTrue(leak.sites().matches("(?s).* at \\S+\\+0x[0-9a-f]+.*"), leak.sites());
+    assertTrue(leak.toString().startsWith("task-4/native-op (native allocations not freed) held "),
+        leak.toString());
+    assertTrue(leak.toString().contains(leak.sites()), leak.toString());
+    free(debugPool, ptr); // the closed pool still frees it
+    assertEquals(0, debugPool.used());
+
+    assertTrue(pool.handle() != 0);
+    alloc(pool, 100);
+    List<MemoryLeak> plain = task.close();
+    assertEquals("", plain.get(0).sites(), "a task without debug mode records no sites");
+  }
+
   /** dynoffheap_alloc(pool, size) as the header's inline wrapper does it: through the ops table. */
   static long alloc(TaskPool pool, long size) {
     return Pointer.nativeValue(op(pool, 2).invokePointer(new Object[] {new Pointer(pool.handle()), size}));

@@ -84,9 +84,12 @@ public final class PluginSettings {
   public static final Setting<Boolean> DEBUG = Setting.bool(
       "spark.dynoffheap.debug", false,
       "Debug mode: every reservation of a task's memory nodes records the Java stack that made "
-          + "it, and leak reports print the stacks of the bytes still held. Costs a stack trace "
-          + "per reservation: for tests and reproductions. For the history of Arrow buffers, "
-          + "also start executors with -Darrow.memory.debug.allocator=true.");
+          + "it, the task's native pools run in libdynoffheap's debug mode (every native "
+          + "allocation records the native function that made it, every free is checked), and "
+          + "leak reports print the stacks and the native sites of the bytes still held. Costs a "
+          + "stack trace per reservation and a lock per native allocation and free: for tests "
+          + "and reproductions. For the history of Arrow buffers, also start executors with "
+          + "-Darrow.memory.debug.allocator=true.");
 
   public static final Setting<String> TIMELINE_DIR = Setting.text(
       "spark.dynoffheap.timeline.dir",
