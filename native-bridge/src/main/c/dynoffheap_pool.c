@@ -1323,18 +1323,24 @@ static COLD void free_checked(dynoffheap_pool *pub, void *user, const void *site
         release_allocation(p, h, p->tag, 1);
 }
 
-static void op_free(dynoffheap_pool *pub, void *user)
+/* A free of a non-NULL pointer on behalf of a caller at `site`, which only the cold path
+ * (debug mode, a stale handle) reads. */
+static void free_for(dynoffheap_pool *pub, void *user, const void *site)
 {
-    if (user == NULL)
-        return;
     struct pool *p = pool_of(pub);
     if (UNLIKELY(!is_plain(p, pub))) {
-        free_checked(pub, user, CALLER_SITE());
+        free_checked(pub, user, site);
         return;
     }
     struct alloc_header *h = live_header(p, user, "free", 0, 1, NULL);
     if (h != NULL)
         release_allocation(p, h, p->tag, 1);
+}
+
+static void op_free(dynoffheap_pool *pub, void *user)
+{
+    if (user != NULL)
+        free_for(pub, user, CALLER_SITE());
 }
 
 /* Records a new sized allocation in the live map; when the map has no memory for it,
@@ -1507,18 +1513,6 @@ static void op_free_sized(dynoffheap_pool *pub, void *ptr, size_t size)
     free_sized_impl(p, ptr, size, 0, NULL);
 }
 
-/* op_free() called from inside the library on behalf of a caller at `site`. */
-static void free_for(dynoffheap_pool *pub, void *user, const void *site)
-{
-    struct pool *p = pool_of(pub);
-    if (!is_plain(p, pub)) {
-        free_checked(pub, user, site);
-        return;
-    }
-    struct alloc_header *h = live_header(p, user, "free", 0, 1, NULL);
-    if (h != NULL)
-        release_allocation(p, h, p->tag, 1);
-}
 
 /* In debug mode the live map's site of a block is that of the call that last gave it its
  * size: the allocation, or the realloc that moved or resized it. */
