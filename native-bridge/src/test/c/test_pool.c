@@ -1624,8 +1624,12 @@ static void churn_and_check(int threads, int iterations, int with_sweeper)
     _Atomic int64_t failures = 0;
     struct sweeper_arg sweeper = {.handle = h};
     pthread_t sweeper_tid;
-    if (with_sweeper)
+    if (with_sweeper) {
         pthread_create(&sweeper_tid, NULL, sweeper_thread, &sweeper);
+        /* On a loaded machine the churn could end before the sweeper ever ran. */
+        while (atomic_load(&sweeper.sweeps) == 0)
+            sched_yield();
+    }
     for (int t = 0; t < threads && t < MAX; t++) {
         args[t] = (struct churn_arg){.pool = pool_at(h),
                                      .seed = 0x2545F4914F6CDD1DULL * (uint64_t)(t + 7),

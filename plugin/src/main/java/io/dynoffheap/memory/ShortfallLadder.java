@@ -33,10 +33,11 @@ import java.util.function.LongUnaryOperator;
  *       and release memory meanwhile). A request that no episode has served yet (the interval
  *       held it back: another request's episode, or the {@link HeapWatch}'s, ended just before
  *       it fell short) sleeps at least until the interval allows one, so it never fails for want
- *       of a collection that the interval alone kept from it; and the last retry always waits
- *       for the interval, so a task fails only after an episode that started once the earlier
- *       ones had done their work (a heap that one collection shrank only in part after a
- *       spill, say): at most one interval more before a denial, which costs the task far more;
+ *       of a collection that the interval alone kept from it; and the last retry waits for the
+ *       interval when that is {@link #LAST_RETRY_MAX_WAIT_NANOS} away or less, so a task fails
+ *       only after an episode that started once the earlier ones had done their work (a heap
+ *       that one collection shrank only in part after a spill, say): a denial comes up to one
+ *       interval later, which costs less than the failed task;
  *   <li>deny, with the figures a user needs: request, budget, committed heap, native bytes,
  *       what was reclaimed and spilled, how many episodes and retries were tried (or why no
  *       episode could run: the interval since the last one), and what to change.
@@ -53,6 +54,11 @@ public final class ShortfallLadder {
       "raise spark.executor.memory (the one budget for heap and native memory together)";
   /** The setting behind {@link GcCoordinator#minIntervalNanos()}. */
   static final String GC_INTERVAL_SETTING = "spark.dynoffheap.gc.interval";
+  /**
+   * Longest wait of the last retry for the interval to allow one more episode (twice the
+   * default interval); with a longer interval the last retry only backs off.
+   */
+  static final long LAST_RETRY_MAX_WAIT_NANOS = TimeUnit.SECONDS.toNanos(2);
 
   private final ExecutorQuota quota;
   private final IdleReclaim idle;
@@ -111,9 +117,10 @@ public final class ShortfallLadder {
     for (int attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0) {
         boolean served = gc.completedEpisodes() > episodesBefore;
-        boolean last = attempt == retries;
-        if (!sleep(served && !last ? sleepNanos
-            : Math.max(sleepNanos, gc.nanosUntilNextEpisode()))) {
+        long untilEpisode = gc.nanosUntilNextEpisode();
+        boolean awaitEpisode = !served
+            || (attempt == retries && untilEpisode <= LAST_RETRY_MAX_WAIT_NANOS);
+        if (!sleep(awaitEpisode ? Math.max(sleepNanos, untilEpisode) : sleepNanos)) {
           break;
         }
         sleepNanos *= 2;
