@@ -1,6 +1,7 @@
 package io.dynoffheap;
 
 import io.dynoffheap.config.PluginSettings;
+import io.dynoffheap.timeline.MemoryTimelineEvent;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
@@ -40,15 +41,23 @@ import org.slf4j.LoggerFactory;
  *   <li>Dynamic sizing off: native memory is limited by Spark's off-heap pool, which must then
  *       be configured.
  *   <li>The memory plan (budget, task slots, per-task hint) is logged.
+ *   <li>With spark.eventLog.enabled and spark.dynoffheap.timeline.eventLog.interval above 0, the
+ *       executors are told to send their memory timelines ({@link TimelineShipper}); each batch
+ *       that arrives ({@link #receive}) is posted to Spark's listener bus as it is, so the event
+ *       log writes it. The driver keeps none: its memory does not grow with the executors, and
+ *       when the bus's queue is full Spark drops events, as it does for its own.
  * </ul>
  */
 final class DriverSide implements DriverPlugin {
   static final String OFF_HEAP_ENABLED = "spark.memory.offHeap.enabled";
   static final String OFF_HEAP_SIZE = "spark.memory.offHeap.size";
+  /** Key of the executors' extra conf: "true" when they send their timelines to the driver. */
+  static final String TIMELINE_TO_EVENT_LOG = "timelineToEventLog";
   private static final Logger LOG = LoggerFactory.getLogger(DriverSide.class);
   private static final Pattern LOCAL_MASTER = Pattern.compile("local(?:\\[(\\d+|\\*)(?:,\\s*\\d+)?])?");
   private static final Pattern LOCAL_CLUSTER_MASTER =
       Pattern.compile("local-cluster\\[\\s*\\d+\\s*,\\s*(\\d+)\\s*,\\s*\\d+\\s*]");
+  private SparkContext sc;
 
   @Override
   public Map<String, String> init(SparkContext sc, PluginContext pluginContext) {
@@ -73,7 +82,22 @@ final class DriverSide implements DriverPlugin {
     int cores = conf.getInt("spark.executor.cores", coresOfMaster(sc.master()));
     MemoryPlan plan = MemoryPlan.of(settings, executorHeap, cores, conf.getInt("spark.task.cpus", 1));
     LOG.info("Dynamic off-heap sizing plugin: each executor: {}", plan);
-    return Map.of();
+    this.sc = sc;
+    boolean timelineToEventLog = conf.getBoolean("spark.eventLog.enabled", false)
+        && settings.timelineEventLogIntervalMillis() > 0;
+    return Map.of(TIMELINE_TO_EVENT_LOG, Boolean.toString(timelineToEventLog));
+  }
+
+  /** A batch of an executor's memory timeline: posted to the listener bus, for the event log. */
+  @Override
+  public Object receive(Object message) {
+    if (!(message instanceof MemoryTimelineEvent event)) {
+      throw new IllegalArgumentException("Dynamic off-heap sizing plugin: the driver received a "
+          + message.getClass().getName() + " but accepts only " + MemoryTimelineEvent.EVENT_NAME
+          + " from executors; executors and driver must run the same plugin jar.");
+    }
+    sc.listenerBus().post(event);
+    return null;
   }
 
   /**

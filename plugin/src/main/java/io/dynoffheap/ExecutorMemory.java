@@ -11,11 +11,14 @@ import io.dynoffheap.memory.MemoryLeak;
 import io.dynoffheap.memory.MemoryStats;
 import io.dynoffheap.memory.ShortfallLadder;
 import io.dynoffheap.memory.TreeMemoryConsumer;
+import io.dynoffheap.timeline.MemorySample;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import org.apache.spark.SparkEnv;
 import org.apache.spark.TaskContext;
+import org.apache.spark.memory.MemoryManager;
 import org.apache.spark.util.TaskCompletionListener;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -106,6 +109,26 @@ public final class ExecutorMemory {
    */
   public BudgetOvershoot overshoot() {
     return heapWatch != null ? heapWatch.overshoot() : NO_OVERSHOOT;
+  }
+
+  /**
+   * The executor's memory now, for the timelines. Spark's off-heap execution memory excludes the
+   * plugin's own native blocks, which the static split registers in that pool.
+   */
+  public MemorySample sample() {
+    ExecutorQuota quota = quota();
+    GcCoordinator gc = gc();
+    MemoryManager spark = SparkEnv.get() == null ? null : SparkEnv.get().memoryManager();
+    long pluginInSparkOffHeap = settings.dynamicSizing() ? 0 : stats.nativeBytes();
+    return new MemorySample(System.currentTimeMillis(), quota.budget(), quota.committedHeap(),
+        stats.nativeBytes(), gc.completedEpisodes(),
+        TimeUnit.NANOSECONDS.toMillis(gc.totalEpisodeNanos()), stats.spilledBytes(),
+        stats.denied(),
+        spark == null ? 0 : spark.onHeapExecutionMemoryUsed(),
+        spark == null ? 0 : spark.onHeapStorageMemoryUsed(),
+        spark == null ? 0 : Math.max(0, spark.offHeapExecutionMemoryUsed() - pluginInSparkOffHeap),
+        spark == null ? 0 : spark.offHeapStorageMemoryUsed(),
+        ResidentMemory.bytes());
   }
 
   /** Tasks whose native memory is open right now. */

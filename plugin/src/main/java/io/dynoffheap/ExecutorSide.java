@@ -11,7 +11,9 @@ import org.slf4j.LoggerFactory;
 /**
  * Runs in each executor: logs the Spark and Java it runs on ({@link RuntimeSupport}), builds the
  * executor's {@link ExecutorMemory} once, warns about JVM flags that defeat dynamic sizing,
- * registers the metrics and publishes the memory state to {@link NativeMemory}. Task memory is
+ * registers the metrics, publishes the memory state to {@link NativeMemory}, writes the memory
+ * timeline to a CSV file ({@link MemoryTimeline}) and, when the driver asks for it, sends it to the
+ * driver for the event log ({@link TimelineShipper}). Task memory is
  * made lazily and closed by task completion listeners, so the task hooks are not used (they run
  * after Spark's own leak check).
  *
@@ -24,6 +26,7 @@ final class ExecutorSide implements ExecutorPlugin {
   private static final Logger LOG = LoggerFactory.getLogger(ExecutorSide.class);
   private ExecutorMemory memory;
   private MemoryTimeline timeline;
+  private TimelineShipper shipper;
 
   @Override
   public void init(PluginContext context, Map<String, String> extraConf) {
@@ -52,11 +55,17 @@ final class ExecutorSide implements ExecutorPlugin {
       timeline = MemoryTimeline.start(settings.timelineDir(), conf.get("spark.app.id", "app"),
           context.executorID(), memory, settings.timelineIntervalMillis());
     }
+    if (Boolean.parseBoolean(extraConf.get(DriverSide.TIMELINE_TO_EVENT_LOG))) {
+      shipper = new TimelineShipper(context, memory, settings.timelineEventLogIntervalMillis());
+    }
     LOG.info("Dynamic off-heap sizing plugin in executor {}: {}", context.executorID(), plan);
   }
 
   @Override
   public void shutdown() {
+    if (shipper != null) {
+      shipper.close();
+    }
     if (timeline != null) {
       timeline.close();
     }

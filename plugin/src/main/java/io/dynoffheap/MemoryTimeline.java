@@ -1,8 +1,6 @@
 package io.dynoffheap;
 
-import io.dynoffheap.memory.ExecutorQuota;
-import io.dynoffheap.memory.GcCoordinator;
-import io.dynoffheap.memory.MemoryStats;
+import io.dynoffheap.timeline.MemorySample;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.io.Writer;
@@ -12,8 +10,6 @@ import java.nio.file.Path;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
-import org.apache.spark.SparkEnv;
-import org.apache.spark.memory.MemoryManager;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -30,8 +26,7 @@ import org.slf4j.LoggerFactory;
  * file is complete up to the last sample even if the executor is killed.
  */
 final class MemoryTimeline implements AutoCloseable {
-  static final String HEADER = "epoch_ms,budget,committed_heap,native_bytes,gc_episodes,gc_time_ms,"
-      + "spilled_bytes,reservations_denied,spark_offheap_execution,spark_offheap_storage,rss_bytes";
+  static final String HEADER = MemorySample.CSV_HEADER;
   private static final Logger LOG = LoggerFactory.getLogger(MemoryTimeline.class);
 
   private final Path file;
@@ -72,21 +67,8 @@ final class MemoryTimeline implements AutoCloseable {
   }
 
   private synchronized void sample() {
-    ExecutorQuota quota = memory.quota();
-    GcCoordinator gc = memory.gc();
-    MemoryStats stats = memory.stats();
-    MemoryManager spark = SparkEnv.get() == null ? null : SparkEnv.get().memoryManager();
-    // The static split registers the plugin's native blocks in Spark's off-heap execution pool.
-    long pluginInSparkOffHeap = memory.settings().dynamicSizing() ? 0 : stats.nativeBytes();
-    long sparkOffHeapExecution = spark == null ? 0
-        : Math.max(0, spark.offHeapExecutionMemoryUsed() - pluginInSparkOffHeap);
-    long sparkOffHeapStorage = spark == null ? 0 : spark.offHeapStorageMemoryUsed();
     try {
-      out.write(System.currentTimeMillis() + "," + quota.budget() + "," + quota.committedHeap() + ","
-          + stats.nativeBytes() + "," + gc.completedEpisodes() + ","
-          + TimeUnit.NANOSECONDS.toMillis(gc.totalEpisodeNanos()) + "," + stats.spilledBytes() + ","
-          + stats.denied() + "," + sparkOffHeapExecution + "," + sparkOffHeapStorage + ","
-          + ResidentMemory.bytes() + "\n");
+      out.write(memory.sample().csvLine() + "\n");
       out.flush();
     } catch (IOException e) {
       throw new UncheckedIOException(e); // ends the schedule: one failure, no log storm

@@ -101,11 +101,19 @@ public final class PluginSettings {
       "spark.dynoffheap.timeline.interval", "100ms", 10, 60_000,
       "How often the memory timeline is sampled.");
 
+  public static final Setting<Long> TIMELINE_EVENT_LOG_INTERVAL = Setting.millis(
+      "spark.dynoffheap.timeline.eventLog.interval", "1s", 0, 600_000,
+      "With spark.eventLog.enabled=true: how often each executor samples its memory timeline "
+          + "for the event log. Executors send the samples to the driver in batches (at most 50 "
+          + "samples or 5 s of them each, the rest when the executor stops), and the driver "
+          + "writes each batch to the event log as an io.dynoffheap.timeline.MemoryTimelineEvent. "
+          + "0: no timeline in the event log.");
+
   /** All settings, in the order the documentation lists them. */
   public static final List<Setting<?>> ALL = List.of(DYNAMIC_SIZING, MEMORY_FRACTION,
       RESERVATION_BLOCK, GC_RETRIES, GC_BACKOFF, GC_INTERVAL, HEAP_SHRINK, HEAP_WATCH, LEAK_CHECK,
       BUDGET,
-      DEBUG, TIMELINE_DIR, TIMELINE_INTERVAL);
+      DEBUG, TIMELINE_DIR, TIMELINE_INTERVAL, TIMELINE_EVENT_LOG_INTERVAL);
 
   private final boolean dynamicSizing;
   private final double memoryFraction;
@@ -120,6 +128,7 @@ public final class PluginSettings {
   private final boolean debug;
   private final String timelineDir;
   private final long timelineIntervalMillis;
+  private final long timelineEventLogIntervalMillis;
 
   private PluginSettings(Reader reader) {
     dynamicSizing = reader.read(DYNAMIC_SIZING);
@@ -135,6 +144,7 @@ public final class PluginSettings {
     debug = reader.read(DEBUG);
     timelineDir = reader.read(TIMELINE_DIR);
     timelineIntervalMillis = reader.read(TIMELINE_INTERVAL);
+    timelineEventLogIntervalMillis = reader.read(TIMELINE_EVENT_LOG_INTERVAL);
   }
 
   /**
@@ -220,6 +230,11 @@ public final class PluginSettings {
 
   public long timelineIntervalMillis() {
     return timelineIntervalMillis;
+  }
+
+  /** How often executors sample their timeline for the event log; 0 when they do not. */
+  public long timelineEventLogIntervalMillis() {
+    return timelineEventLogIntervalMillis;
   }
 
   /** The budget for heap and native memory given the JVM's max heap. */

@@ -205,7 +205,7 @@ class PluginSettingsTest {
   void everySettingIsListedOnce() {
     List<String> keys = PluginSettings.ALL.stream().map(Setting::key).toList();
     assertEquals(keys.size(), keys.stream().distinct().count());
-    assertEquals(13, keys.size());
+    assertEquals(14, keys.size());
   }
 
   @Test
