@@ -1,5 +1,6 @@
 package io.dynoffheap;
 
+import io.dynoffheap.memory.DaemonScheduler;
 import io.dynoffheap.timeline.MemorySample;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -7,7 +8,6 @@ import java.io.Writer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -40,11 +40,7 @@ final class MemoryTimeline implements AutoCloseable {
     Files.createDirectories(file.getParent());
     this.out = Files.newBufferedWriter(file, StandardCharsets.UTF_8);
     out.write(HEADER + "\n");
-    this.sampler = Executors.newSingleThreadScheduledExecutor(runnable -> {
-      Thread thread = new Thread(runnable, "dynoffheap-timeline");
-      thread.setDaemon(true);
-      return thread;
-    });
+    this.sampler = DaemonScheduler.named("dynoffheap-timeline");
     sampler.scheduleAtFixedRate(this::sample, 0, intervalMillis, TimeUnit.MILLISECONDS);
   }
 

@@ -1,11 +1,11 @@
 package io.dynoffheap;
 
+import io.dynoffheap.memory.DaemonScheduler;
 import io.dynoffheap.timeline.MemorySample;
 import io.dynoffheap.timeline.MemoryTimelineEvent;
 import io.dynoffheap.timeline.SampleBatcher;
 import java.io.IOException;
 import java.util.List;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.apache.spark.api.plugin.PluginContext;
@@ -37,11 +37,7 @@ final class TimelineShipper implements AutoCloseable {
   TimelineShipper(PluginContext context, ExecutorMemory memory, long intervalMillis) {
     this.context = context;
     this.memory = memory;
-    this.sampler = Executors.newSingleThreadScheduledExecutor(runnable -> {
-      Thread thread = new Thread(runnable, "dynoffheap-timeline-events");
-      thread.setDaemon(true);
-      return thread;
-    });
+    this.sampler = DaemonScheduler.named("dynoffheap-timeline-events");
     sampler.scheduleAtFixedRate(this::sample, 0, intervalMillis, TimeUnit.MILLISECONDS);
   }
 

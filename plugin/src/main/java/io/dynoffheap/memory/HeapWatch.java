@@ -4,7 +4,6 @@ import java.lang.management.GarbageCollectorMXBean;
 import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -78,11 +77,7 @@ public final class HeapWatch implements AutoCloseable {
     this.gc = gc;
     this.acting = acting;
     this.nanoClock = nanoClock;
-    this.thread = Executors.newSingleThreadScheduledExecutor(runnable -> {
-      Thread watch = new Thread(runnable, "dynoffheap-heap-watch");
-      watch.setDaemon(true);
-      return watch;
-    });
+    this.thread = DaemonScheduler.named("dynoffheap-heap-watch");
   }
 
   /**
