@@ -12,15 +12,10 @@ import java.util.function.LongSupplier;
 
 /**
  * The executor's metrics, registered in the plugin's registry, which Spark's metrics system
- * publishes under {@code plugin.io.dynoffheap.DynamicOffHeapSizingPlugin}.
+ * publishes under {@code plugin.io.dynoffheap.DynamicOffHeapSizingPlugin}. Their names are what
+ * users' dashboards read: {@code MetricsSinkSuite} pins them, docs/configuration.md lists them.
  */
 final class PluginMetrics {
-  /** Names of every metric registered, for documentation and tests. */
-  static final String[] NAMES = {"nativeBytes", "nativeBytesPeak", "budget", "committedHeap",
-      "reservationsGranted", "reservationsDenied", "idleReclaimedBytes", "idleSweeps",
-      "gcEpisodes", "gcTimeMs", "spilledBytes", "leaks", "leakedBytes", "openTasks",
-      "budgetOvershootPeakBytes", "timeAboveBudgetMs"};
-
   private PluginMetrics() {}
 
   static void register(MetricRegistry registry, ExecutorMemory memory) {
